@@ -1,0 +1,48 @@
+/*
+ * hm_bus.h - the event bus: PUB/SUB sockets on czmq and envelope framing.
+ *
+ * An event is two frames: [topic][packed envelope]. Publishers connect a PUB
+ * socket to the broker's events-in endpoint; subscribers connect a SUB socket
+ * to events-out. ZeroMQ reconnects both after a broker restart and replays
+ * the subscriptions. Receivers compare topics whole (ZeroMQ filters by
+ * prefix: u.1.health also matches u.12.health).
+ */
+#ifndef HM_BUS_H
+#define HM_BUS_H
+
+#include <czmq.h>
+#include <stdbool.h>
+
+#include "hm_envelope.h"
+
+/* The high-water mark set on bus sockets (messages). */
+#define HM_BUS_HWM 100000
+
+/* New PUB socket connected to events_in; caller owns (zsock_destroy). */
+zsock_t *hm_bus_pub_new(const char *events_in);
+
+/* New SUB socket connected to events_out with no subscriptions; caller owns. */
+zsock_t *hm_bus_sub_new(const char *events_out);
+
+/* Subscribes / unsubscribes to exactly topic ("" subscribes to everything).
+ * Returns 0 or -1. */
+int hm_bus_subscribe(zsock_t *sub, const char *topic);
+int hm_bus_unsubscribe(zsock_t *sub, const char *topic);
+
+/* Publishes env on topic. Returns 0, or -1 on an invalid topic, an encoding
+ * error or a full socket (the event is dropped and -1 returned). */
+int hm_bus_publish(zsock_t *pub, const char *topic, const hm_envelope_t *env);
+
+/* Receives one event (blocking unless the socket has a receive timeout).
+ * On success returns 0, *topic (caller owns, free) and *env (caller owns).
+ * Returns -1 when interrupted or timed out (nothing set), and -2 for garbage:
+ * wrong frame count, a topic outside the closed set or an envelope that does
+ * not decode; the message is consumed and dropped. */
+int hm_bus_recv(zsock_t *sub, char **topic, hm_envelope_t **env);
+
+/* Applies CURVE client settings when HM_CURVE_SERVER_KEY (and the process's
+ * HM_CURVE_SECRET_FILE) are configured in the environment. Returns 0 (also
+ * when CURVE is not configured) or -1. */
+int hm_bus_curve_client(zsock_t *sock);
+
+#endif /* HM_BUS_H */

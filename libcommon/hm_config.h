@@ -1,0 +1,72 @@
+/*
+ * hm_config.h - declarative configuration: defaults < ZPL file < HM_* env <
+ * command-line flags, each overriding the one before.
+ *
+ * A process describes its options in one table (name, type, default, bounds,
+ * help). An option named "events_in" is read from the file as
+ * "<section>/events_in" (falling back to "common/events_in"), from the
+ * environment as HM_EVENTS_IN, and from the command line as
+ * --events-in VALUE or --events-in=VALUE. The file comes from --config FILE
+ * or HM_CONFIG. --help prints usage generated from the same table.
+ */
+#ifndef HM_CONFIG_H
+#define HM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef enum {
+    HM_CFG_STR,
+    HM_CFG_INT,    /* long long within [min, max] */
+    HM_CFG_BOOL,   /* true/false, yes/no, 1/0, on/off; a bare --flag sets true */
+    HM_CFG_DOUBLE, /* within [min, max] */
+} hm_cfg_type_t;
+
+typedef struct {
+    const char *name;  /* snake_case key; NULL name ends the table */
+    hm_cfg_type_t type;
+    const char *def;   /* default as text (NULL: empty string / 0) */
+    double min, max;   /* bounds for INT and DOUBLE (ignored when min == max) */
+    const char *help;  /* one line */
+} hm_cfg_opt_t;
+
+typedef struct hm_config_t hm_config_t;
+
+/* Creates a config for section (e.g. "broker"). opts is borrowed and must
+ * outlive the config. usage is the synopsis line printed by --help (e.g.
+ * "hm-bus [options] pub TOPIC JSON"), borrowed. NULL on allocation failure. */
+hm_config_t *hm_config_new(const char *section, const char *usage, const hm_cfg_opt_t *opts);
+void hm_config_destroy(hm_config_t **self_p);
+
+/* Loads defaults, the file, the environment, then argv (argv[0] skipped).
+ * Stops at the first argument that is not an option (or after "--");
+ * *first_arg is set to its index (argc when none).
+ * Returns 0 when loaded, 1 when --help was printed (caller exits 0), -1 on a
+ * bad value, unknown flag or unreadable file (a message was printed to
+ * stderr; caller exits 2). */
+int hm_config_load(hm_config_t *self, int argc, char **argv, int *first_arg);
+
+/* Prints the generated usage and option table to f. */
+void hm_config_print_help(hm_config_t *self, FILE *f);
+
+/* Typed getters. The name must be in the table (assert otherwise).
+ * hm_config_str returns a borrowed string valid until the config is
+ * destroyed or the option set again. */
+const char *hm_config_str(hm_config_t *self, const char *name);
+long long hm_config_int(hm_config_t *self, const char *name);
+bool hm_config_bool(hm_config_t *self, const char *name);
+double hm_config_double(hm_config_t *self, const char *name);
+
+/* Sets a value as if it came from a flag (validated). Returns 0 or -1. */
+int hm_config_set(hm_config_t *self, const char *name, const char *value);
+
+/* The options every bus process shares: events_in, events_out, requests,
+ * log_level. Put HM_CFG_BUS_OPTS at the head of a table. */
+#define HM_CFG_BUS_OPTS                                                                         \
+    {"events_in", HM_CFG_STR, "tcp://127.0.0.1:5550", 0, 0, "bus events-in endpoint (PUB side)"}, \
+    {"events_out", HM_CFG_STR, "tcp://127.0.0.1:5551", 0, 0,                                    \
+     "bus events-out endpoint (SUB side)"},                                                     \
+    {"requests", HM_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, "bus Majordomo requests endpoint"},  \
+    {"log_level", HM_CFG_STR, "info", 0, 0, "error, warn, info or debug"}
+
+#endif /* HM_CONFIG_H */
