@@ -40,9 +40,4 @@ int hm_bus_publish(zsock_t *pub, const char *topic, const hm_envelope_t *env);
  * not decode; the message is consumed and dropped. */
 int hm_bus_recv(zsock_t *sub, char **topic, hm_envelope_t **env);
 
-/* Applies CURVE client settings when HM_CURVE_SERVER_KEY (and the process's
- * HM_CURVE_SECRET_FILE) are configured in the environment. Returns 0 (also
- * when CURVE is not configured) or -1. */
-int hm_bus_curve_client(zsock_t *sock);
-
 #endif /* HM_BUS_H */

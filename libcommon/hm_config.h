@@ -6,8 +6,14 @@
  * help). An option named "events_in" is read from the file as
  * "<section>/events_in" (falling back to "common/events_in"), from the
  * environment as HM_EVENTS_IN, and from the command line as
- * --events-in VALUE or --events-in=VALUE. The file comes from --config FILE
- * or HM_CONFIG. --help prints usage generated from the same table.
+ * --events-in VALUE or --events-in=VALUE (--events_in also works). A BOOL
+ * option is also a bare --tls (true) or --no-tls (false). The file comes from
+ * --config FILE or HM_CONFIG (at most 1 MiB); a key in our section that no
+ * option reads draws a warning on stderr. An empty HM_* variable counts as
+ * unset. -h / --help prints usage generated from the same table.
+ * Every layer's value is validated when it is applied, even if a later layer
+ * overrides it; messages go to stderr and name the option and its source
+ * ("flag --max-conns", "environment HM_MAX_CONNS", "file F (key edge/x)").
  */
 #ifndef HM_CONFIG_H
 #define HM_CONFIG_H
@@ -23,11 +29,11 @@ typedef enum {
 } hm_cfg_type_t;
 
 typedef struct {
-    const char *name;  /* snake_case key; NULL name ends the table */
+    const char *name; /* snake_case key; NULL name ends the table */
     hm_cfg_type_t type;
-    const char *def;   /* default as text (NULL: empty string / 0) */
-    double min, max;   /* bounds for INT and DOUBLE (ignored when min == max) */
-    const char *help;  /* one line */
+    const char *def;  /* default as text (NULL: empty string / 0) */
+    double min, max;  /* bounds for INT and DOUBLE (ignored when min == max) */
+    const char *help; /* one line */
 } hm_cfg_opt_t;
 
 typedef struct hm_config_t hm_config_t;
@@ -39,34 +45,40 @@ hm_config_t *hm_config_new(const char *section, const char *usage, const hm_cfg_
 void hm_config_destroy(hm_config_t **self_p);
 
 /* Loads defaults, the file, the environment, then argv (argv[0] skipped).
- * Stops at the first argument that is not an option (or after "--");
- * *first_arg is set to its index (argc when none).
- * Returns 0 when loaded, 1 when --help was printed (caller exits 0), -1 on a
- * bad value, unknown flag or unreadable file (a message was printed to
- * stderr; caller exits 2). */
+ * Stops at the first argument that is not an option ("-" alone is one) or
+ * after "--"; *first_arg (may be NULL) is set to its index (argc when none).
+ * Each call starts again from the defaults.
+ * Returns 0 when loaded, 1 when --help was printed to stdout (caller exits
+ * 0; nothing else is checked), -1 on a bad value, unknown flag, missing value
+ * or unreadable file (a message was printed to stderr; caller exits 2). */
 int hm_config_load(hm_config_t *self, int argc, char **argv, int *first_arg);
 
 /* Prints the generated usage and option table to f. */
 void hm_config_print_help(hm_config_t *self, FILE *f);
 
-/* Typed getters. The name must be in the table (assert otherwise).
- * hm_config_str returns a borrowed string valid until the config is
- * destroyed or the option set again. */
+/* Typed getters; before hm_config_load they return the defaults. The name
+ * must be in the table with that type (otherwise a message and abort(),
+ * NDEBUG or not). hm_config_str works for every type (the value's text) and
+ * returns a borrowed string valid until the config is destroyed, loaded or
+ * the option set again. */
 const char *hm_config_str(hm_config_t *self, const char *name);
 long long hm_config_int(hm_config_t *self, const char *name);
 bool hm_config_bool(hm_config_t *self, const char *name);
 double hm_config_double(hm_config_t *self, const char *name);
 
-/* Sets a value as if it came from a flag (validated). Returns 0 or -1. */
+/* Sets a value as if it came from a flag (validated). Returns 0, or -1
+ * (message on stderr) for a bad value or a name not in the table. */
 int hm_config_set(hm_config_t *self, const char *name, const char *value);
 
 /* The options every bus process shares: events_in, events_out, requests,
  * log_level. Put HM_CFG_BUS_OPTS at the head of a table. */
+/* clang-format off */
 #define HM_CFG_BUS_OPTS                                                                         \
     {"events_in", HM_CFG_STR, "tcp://127.0.0.1:5550", 0, 0, "bus events-in endpoint (PUB side)"}, \
     {"events_out", HM_CFG_STR, "tcp://127.0.0.1:5551", 0, 0,                                    \
      "bus events-out endpoint (SUB side)"},                                                     \
     {"requests", HM_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, "bus Majordomo requests endpoint"},  \
     {"log_level", HM_CFG_STR, "info", 0, 0, "error, warn, info or debug"}
+/* clang-format on */
 
 #endif /* HM_CONFIG_H */

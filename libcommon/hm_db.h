@@ -8,17 +8,25 @@
 #include <sqlite3.h>
 
 /* Opens (creating) path in WAL mode with synchronous=FULL, foreign keys on and
- * a busy timeout of busy_ms. Then applies migrations[i] for every
- * i >= user_version in one transaction each, setting user_version = i + 1.
- * migrations is an array of nmig SQL scripts. Returns the handle (caller owns,
- * close with hm_db_close) or NULL (logged). */
+ * a busy timeout of busy_ms. Missing parent directories are created (mode
+ * 0700). Then applies migrations[i] for every i >= user_version in one
+ * BEGIN IMMEDIATE transaction each, setting user_version = i + 1 (the
+ * version is re-read inside each transaction, so processes opening the same
+ * file concurrently migrate once). migrations is an array of nmig SQL
+ * scripts; nmig 0 skips migrating. A file whose user_version is above nmig
+ * (written by newer code) is refused. Returns the handle (caller owns, close
+ * with hm_db_close) or NULL (logged). */
 sqlite3 *hm_db_open(const char *path, int busy_ms, const char *const *migrations, int nmig);
+
+/* Closes and sets *db_p to NULL; NULL-safe. Unfinalized statements are a
+ * bug: logged, and the handle closes when the last one is finalized. */
 void hm_db_close(sqlite3 **db_p);
 
 /* Executes SQL without results. Returns 0 or -1 (logged, no SQL text). */
 int hm_db_exec(sqlite3 *db, const char *sql);
 
-/* Prepares a statement (caller owns, sqlite3_finalize). NULL on error. */
+/* Prepares a statement (caller owns, sqlite3_finalize). NULL on error
+ * (logged, no SQL text). */
 sqlite3_stmt *hm_db_prepare(sqlite3 *db, const char *sql);
 
 /* Runs fn(db, arg) inside BEGIN IMMEDIATE ... COMMIT. When fn returns

@@ -17,14 +17,15 @@ typedef struct {
     int64_t last_ns; /* time of the last refill */
 } hm_ratelimit_t;
 
-/* Starts full at now_ns. */
+/* Starts full at now_ns. A negative rate or burst counts as 0. */
 void hm_ratelimit_init(hm_ratelimit_t *self, double rate, double burst, int64_t now_ns);
 
 /* Takes n tokens if available. Returns true when taken, false when limited
- * (nothing taken). */
+ * (nothing taken). A time before the last refill earns no tokens. */
 bool hm_ratelimit_take(hm_ratelimit_t *self, int64_t now_ns, double n);
 
-/* Milliseconds until n tokens are available (0 if now). */
+/* Milliseconds until n tokens are available (0 if now, rounded up), or -1
+ * when they never will be (n > burst, or rate 0). */
 int64_t hm_ratelimit_wait_ms(hm_ratelimit_t *self, int64_t now_ns, double n);
 
 #endif /* HM_RATELIMIT_H */

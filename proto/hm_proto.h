@@ -86,6 +86,7 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 #define HM_VERB_AUTH_SESSION_OPEN "auth.session_open"
 #define HM_VERB_AUTH_SESSION_CLOSE "auth.session_close"
 #define HM_VERB_AUTH_REVOKE "auth.revoke"
+#define HM_VERB_AUTH_SESSIONS "auth.sessions"
 #define HM_VERB_HEALTH_READING "health.reading"
 #define HM_VERB_HEALTH_SYNC "health.sync"
 #define HM_VERB_HEALTH_THRESHOLD "health.threshold"

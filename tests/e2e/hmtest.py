@@ -1,0 +1,165 @@
+"""hmtest - a small harness for HealthMate end-to-end tests.
+
+Starts the real binaries on free loopback ports, with a deadline on every
+wait, and stops everything it started when the test ends (even on failure).
+Runs under Debian's /usr/bin/python3 with only the standard library (plus
+python3-websockets where a test speaks WebSocket).
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+BIN = os.environ.get("HM_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+SRC = os.environ.get("HM_SRC_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+# Slow builds (sanitizers, valgrind) stretch every deadline by this factor.
+SLOW = float(os.environ.get("HM_TEST_SLOW", "1"))
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout, what):
+    """Polls pred() until it returns a true value; fails the test at timeout."""
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout * SLOW, what))
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def eq(a, b, msg=""):
+    if a != b:
+        raise AssertionError("%s: expected %r, got %r" % (msg or "values differ", b, a))
+
+
+class Stack:
+    """The processes of one test. Use as a context manager."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="hm-e2e-")
+        self.procs = []
+        self.bus = {
+            "events_in": "tcp://127.0.0.1:%d" % free_port(),
+            "events_out": "tcp://127.0.0.1:%d" % free_port(),
+            "requests": "tcp://127.0.0.1:%d" % free_port(),
+        }
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_all()
+        return False
+
+    def bus_flags(self):
+        return ["--events-in", self.bus["events_in"], "--events-out", self.bus["events_out"],
+                "--requests", self.bus["requests"]]
+
+    def start(self, name, args, log=None, stdin=subprocess.DEVNULL):
+        """Starts BIN/name with args; stderr goes to a log file in the test dir."""
+        log = log or os.path.join(self.dir, "%s.%d.log" % (name, len(self.procs)))
+        f = open(log, "ab")
+        p = subprocess.Popen([os.path.join(BIN, name)] + args, stdout=subprocess.PIPE,
+                             stderr=f, stdin=stdin)
+        p.log = log
+        self.procs.append(p)
+        return p
+
+    def broker(self, *extra):
+        return self.start("hm-broker", self.bus_flags() + ["--heartbeat-ms", "250"] + list(extra))
+
+    def kill(self, p, sig=signal.SIGKILL):
+        if p.poll() is None:
+            p.send_signal(sig)
+            p.wait(timeout=10 * SLOW)
+
+    def stop(self, p):
+        """SIGTERM, and the process must exit cleanly within the deadline."""
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=10 * SLOW)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                raise AssertionError("%s ignored SIGTERM" % p.args[0])
+        return p.returncode
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            if p.stdout:
+                p.stdout.close()
+
+    def run(self, name, args, timeout=20, input=None):
+        """Runs BIN/name to completion; returns (rc, stdout, stderr)."""
+        r = subprocess.run([os.path.join(BIN, name)] + args, capture_output=True, text=True,
+                           timeout=timeout * SLOW, input=input)
+        return r.returncode, r.stdout, r.stderr
+
+    def hm_bus(self, *args, timeout=20, input=None):
+        return self.run("hm-bus", self.bus_flags() + list(args), timeout=timeout, input=input)
+
+    def logs(self):
+        out = []
+        for p in self.procs:
+            try:
+                with open(p.log, "r", errors="replace") as f:
+                    out.append("--- %s\n%s" % (p.log, f.read()[-4000:]))
+            except OSError:
+                pass
+        return "\n".join(out)
+
+
+def read_json_line(proc, timeout):
+    """Reads one JSON line from a process's stdout within timeout seconds."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        if sel.select(timeout=max(0.0, deadline - time.monotonic())):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            sel.close()
+            return json.loads(line)
+    sel.close()
+    raise AssertionError("no JSON line from %s within %.1fs" % (proc.args[0], timeout * SLOW))
+
+
+def main(tests):
+    """Runs test functions in order; prints a summary line; exits non-zero on
+    any failure."""
+    passed = failed = 0
+    for t in tests:
+        t0 = time.monotonic()
+        try:
+            t()
+            passed += 1
+            print("ok   %s (%.2fs)" % (t.__name__, time.monotonic() - t0), flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s (%.2fs)" % (t.__name__, time.monotonic() - t0), flush=True)
+            traceback.print_exc()
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
