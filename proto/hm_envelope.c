@@ -34,9 +34,7 @@
 
 #include "hm_json.h"
 
-/* Proto-internal helpers defined in hm_json.c (not part of hm_json.h). */
-int hm_json__utf8_valid(const char *s, size_t len);
-int hm_json__scan(const char *buf, size_t len, size_t *off);
+#include "hm_proto_internal.h"
 
 /* Known keys, in the order encode writes them. */
 enum { K_V, K_TYPE, K_ID, K_TS, K_CID, K_USER, K_CONN, K_EDGE, K_SEQ, K_DATA, K_COUNT };
@@ -212,7 +210,7 @@ s_check_str(const char *s)
     size_t n = strlen(s);
     if (n >= HM_ENVELOPE_MAX_STR)
         return HM_ENV_E_LIMIT;
-    return hm_json__utf8_valid(s, n) ? 0 : HM_ENV_E_TYPE;
+    return hm_utf8_valid(s, n) ? 0 : HM_ENV_E_TYPE;
 }
 
 /* Refuses what the decoder would refuse. */
@@ -257,9 +255,8 @@ s_pack_kint(msgpack_packer *pk, int key, int64_t value)
 static int
 s_pack_fields(const hm_envelope_t *self, msgpack_packer *pk)
 {
-    size_t n = 4 + (self->correlation_id != NULL) + (self->user_id != 0) +
-               (self->conn_id != NULL) + (self->edge != NULL) + (self->seq >= 0) +
-               (self->data != NULL);
+    size_t n = 4 + (self->correlation_id != NULL) + (self->user_id != 0) + (self->conn_id != NULL) +
+               (self->edge != NULL) + (self->seq >= 0) + (self->data != NULL);
     int err = msgpack_pack_map(pk, n);
 
     err |= s_pack_kint(pk, K_V, HM_ENVELOPE_VERSION);
@@ -370,7 +367,7 @@ s_take_str(const msgpack_object *obj, char **field, int required)
     if (s->size >= HM_ENVELOPE_MAX_STR)
         return HM_ENV_E_LIMIT;
     if ((s->size > 0 && memchr(s->ptr, '\0', s->size) != NULL) ||
-        !hm_json__utf8_valid(s->ptr, s->size))
+        !hm_utf8_valid(s->ptr, s->size))
         return HM_ENV_E_TYPE;
     char *copy = malloc((size_t)s->size + 1);
     if (copy == NULL)

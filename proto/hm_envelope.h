@@ -61,7 +61,8 @@ int hm_envelope_set_id(hm_envelope_t *self, const char *id);
 int hm_envelope_set_correlation_id(hm_envelope_t *self, const char *cid);
 int hm_envelope_set_conn_id(hm_envelope_t *self, const char *conn_id);
 int hm_envelope_set_edge(hm_envelope_t *self, const char *edge);
-/* Takes the caller's reference to data (which must be an object or NULL). */
+/* Takes the caller's reference to data (which must be an object or NULL).
+ * Anything else returns -1 and the reference is released all the same. */
 int hm_envelope_set_data(hm_envelope_t *self, json_t *data);
 
 /* Packs into a newly allocated buffer; caller owns *buf (free()).

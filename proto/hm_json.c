@@ -14,9 +14,9 @@
  * json_object_foreach see a key only up to its first NUL, so "a" and "a\0b"
  * would look like the same key to the code reading the object.
  *
- * This file also defines two proto-internal helpers that hm_envelope.c
- * declares itself (hm_json.h's API is fixed): hm_json__utf8_valid() and
- * hm_json__scan(), the pre-scan that makes msgpack-c safe on hostile input.
+ * This file also defines hm_utf8_valid() (public, in hm_json.h) and
+ * hm_json__scan() (hm_proto_internal.h), the pre-scan that makes msgpack-c
+ * safe on hostile input; hm_envelope.c uses both.
  */
 #include "hm_json.h"
 
@@ -27,15 +27,14 @@
 
 #include "hm_envelope.h"
 
-int hm_json__utf8_valid(const char *s, size_t len);
-int hm_json__scan(const char *buf, size_t len, size_t *off);
+#include "hm_proto_internal.h"
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 
 /* Returns 1 when s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms,
  * no surrogates, nothing above U+10FFFF), else 0. */
 int
-hm_json__utf8_valid(const char *s, size_t len)
+hm_utf8_valid(const char *s, size_t len)
 {
     if (len == 0) /* s may be NULL then: msgpack-c gives "" a NULL pointer */
         return 1;
@@ -143,11 +142,12 @@ s_header(const unsigned char *p, size_t avail, size_t *hdr, uint64_t *body, int6
 }
 
 /* Walks the one msgpack value at buf[*off] without allocating and advances
- * *off past it. Containers may not declare more children than bytes remain
- * (that input is cut short), which bounds what msgpack-c will allocate for
- * it to about 24 bytes per input byte. Returns 0, HM_ENV_E_TRUNCATED,
- * HM_ENV_E_LIMIT (deeper than HM_ENVELOPE_MAX_DEPTH) or HM_ENV_E_TYPE
- * (reserved byte 0xc1). */
+ * *off past it. msgpack-c allocates every container from its declared count
+ * before reading a child; a value this walk found complete has all its
+ * declared children in the input, so msgpack-c then allocates at most about
+ * 24 bytes per input byte. A count larger than the bytes left fails fast.
+ * Returns 0, HM_ENV_E_TRUNCATED, HM_ENV_E_LIMIT (deeper than
+ * HM_ENVELOPE_MAX_DEPTH) or HM_ENV_E_TYPE (reserved byte 0xc1). */
 int
 hm_json__scan(const char *buf, size_t len, size_t *off)
 {
@@ -195,7 +195,7 @@ s_pack_str(msgpack_packer *pk, const char *s, size_t len, int is_key)
 {
     if (len > UINT32_MAX)
         return HM_ENV_E_LIMIT;
-    if (!hm_json__utf8_valid(s, len) || (is_key && memchr(s, '\0', len) != NULL))
+    if (!hm_utf8_valid(s, len) || (is_key && memchr(s, '\0', len) != NULL))
         return HM_ENV_E_DATA;
     return msgpack_pack_str_with_body(pk, s, len) == 0 ? 0 : HM_ENV_E_NOMEM;
 }
@@ -312,7 +312,7 @@ static int s_from(const msgpack_object *obj, int depth, json_t **out);
 static json_t *
 s_from_str(const msgpack_object_str *str, int *rc)
 {
-    if (!hm_json__utf8_valid(str->ptr, str->size)) {
+    if (!hm_utf8_valid(str->ptr, str->size)) {
         *rc = HM_ENV_E_DATA;
         return NULL;
     }
@@ -349,7 +349,7 @@ s_from_entry(json_t *json, const msgpack_object_kv *kv, int depth)
     const msgpack_object_str *key = &kv->key.via.str;
     json_t *value;
 
-    if (kv->key.type != MSGPACK_OBJECT_STR || !hm_json__utf8_valid(key->ptr, key->size))
+    if (kv->key.type != MSGPACK_OBJECT_STR || !hm_utf8_valid(key->ptr, key->size))
         return HM_ENV_E_DATA;
     const char *k = key->size ? key->ptr : "";
     if (memchr(k, '\0', key->size) != NULL)

@@ -33,4 +33,9 @@ int hm_json_from_msgpack(const msgpack_object *obj, json_t **out);
 int hm_json_to_msgpack(const json_t *json, char **buf, size_t *len);
 int hm_json_from_msgpack_buf(const void *buf, size_t len, json_t **out);
 
+/* Returns 1 when s[0..len) is well-formed UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), else 0. s may be NULL when
+ * len is 0. */
+int hm_utf8_valid(const char *s, size_t len);
+
 #endif /* HM_JSON_H */

@@ -89,6 +89,8 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 #define HM_VERB_AUTH_SESSIONS "auth.sessions"
 #define HM_VERB_HEALTH_READING "health.reading"
 #define HM_VERB_HEALTH_SYNC "health.sync"
+#define HM_VERB_HEALTH_REPLAY "health.replay"
+#define HM_VERB_CHAT_REPLAY "chat.replay"
 #define HM_VERB_HEALTH_THRESHOLD "health.threshold"
 #define HM_VERB_CHAT_SEND "chat.send"
 #define HM_VERB_CHAT_TYPING "chat.typing"
@@ -181,6 +183,9 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 #define HM_ERR_INTERNAL "internal_error"
 #define HM_ERR_BAD_REQUEST "bad_request"
 #define HM_ERR_UNKNOWN_VERB "unknown_verb"
+#define HM_ERR_AUTH_TIMEOUT "auth_timeout"
+#define HM_ERR_IDLE_TIMEOUT "idle_timeout"
+#define HM_ERR_SLOW_CONSUMER "slow_consumer"
 
 /* ---- WebSocket close codes ---------------------------------------------- */
 

@@ -86,8 +86,8 @@ s_parse_ctl_conn(const char *s, char *conn_id)
 
     for (; s[n] != '\0'; n++) {
         char c = s[n];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-';
+        int ok =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
         if (!ok || n + 1 >= HM_ENVELOPE_MAX_STR)
             return HM_TOPIC_INVALID;
     }

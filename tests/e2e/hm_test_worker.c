@@ -3,7 +3,8 @@
  *
  * Registers for --service (default "echo") and answers every request with
  * type "ack", the request's id and correlation_id, and data
- * {"echo": <request data>, "worker": <--name>}. --delay-ms holds each reply
+ * {"echo": <request data>, "worker": <--name>, "verb", "user_id", "conn_id"}
+ * (what the service saw of the caller). --delay-ms holds each reply
  * back, so a test can kill the worker while a request waits.
  */
 #include <czmq.h>
@@ -32,6 +33,10 @@ s_answer(hm_mdp_worker_t *w, hm_config_t *cfg, hm_envelope_t *req, zframe_t **re
     json_t *data = json_object();
     json_object_set(data, "echo", req->data ? req->data : json_null());
     json_object_set_new(data, "worker", json_string(hm_config_str(cfg, "name")));
+    json_object_set_new(data, "verb", json_string(req->type));
+    json_object_set_new(data, "user_id", json_integer(req->user_id));
+    if (req->conn_id)
+        json_object_set_new(data, "conn_id", json_string(req->conn_id));
     hm_envelope_set_data(rep, data);
     hm_mdp_worker_send(w, reply_to, rep);
     hm_envelope_destroy(&rep);

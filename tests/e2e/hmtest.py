@@ -163,3 +163,124 @@ def main(tests):
             traceback.print_exc()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
+
+
+# ---- the edge: broker + auth + edge, users and tokens ----------------------
+
+SECRET = "e2e-test-secret-0123456789abcdef0123456789"
+
+
+class EdgeStack(Stack):
+    """A broker, hm-auth and one or more hm-edge processes."""
+
+    def __init__(self, edges=1, edge_args=(), auth_args=()):
+        super().__init__()
+        self.broker()
+        self.auth_proc = self.start("hm-auth", self.bus_flags() + self.auth_flags()
+                                    + ["--heartbeat-ms", "250"] + list(auth_args))
+        self.ports = []
+        self.edges = []
+        for i in range(edges):
+            self.add_edge(edge_args, edge_id="edge-%d" % i)
+        wait_for(lambda: self.hm_bus("--timeout", "0.5", "--retries", "0", "req", "mmi.service",
+                                     "auth")[0] == 0, 15, "hm-auth registered")
+
+    def auth_flags(self):
+        return ["--data-dir", self.dir, "--jwt-secret", SECRET]
+
+    def add_edge(self, edge_args=(), edge_id=None, port=None):
+        port = port or free_port()
+        p = self.start("hm-edge", self.bus_flags() + ["--port", str(port), "--edge-id",
+                                                      edge_id or "edge-%d" % len(self.edges)]
+                       + list(edge_args))
+        wait_for(lambda: _port_open(port), 15, "hm-edge listening on %d" % port)
+        self.ports.append(port)
+        self.edges.append(p)
+        return p
+
+    def auth_cli(self, *args):
+        rc, out, err = self.run("hm-auth", self.bus_flags() + self.auth_flags() + list(args))
+        if rc != 0:
+            raise AssertionError("hm-auth %s failed: %s" % (" ".join(args), err))
+        return out.strip()
+
+    def user(self, name, role="patient"):
+        return int(self.auth_cli("user", "add", "--name", name, "--role", role))
+
+    def token(self, user_id, ttl=3600):
+        return self.auth_cli("token", "--user", str(user_id), "--ttl", str(ttl))
+
+    def url(self, path, edge=0):
+        return "ws://127.0.0.1:%d%s" % (self.ports[edge], path)
+
+    def publish(self, topic, event):
+        rc, _, err = self.hm_bus("--linger-ms", "100", "pub", topic, json.dumps(event))
+        eq(rc, 0, "hm-bus pub (%s)" % err)
+
+
+def _port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+async def recv_until(ws, pred, timeout=5, what="a matching message"):
+    """Receives JSON messages until pred(msg) is true; returns that message.
+    Fails on timeout or close."""
+    import asyncio
+    deadline = time.monotonic() + timeout * SLOW
+    seen = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("timed out waiting for %s; saw %r" % (what, seen[-5:]))
+        msg = json.loads(await asyncio.wait_for(ws.recv(), left))
+        if pred(msg):
+            return msg
+        seen.append(msg)
+
+
+async def recv_type(ws, type_, timeout=5):
+    return await recv_until(ws, lambda m: m.get("type") == type_, timeout, "type %r" % type_)
+
+
+async def expect_close(ws, code, timeout=5):
+    """Reads until the server closes; asserts the close code."""
+    import asyncio
+    import websockets
+    deadline = time.monotonic() + timeout * SLOW
+    try:
+        while time.monotonic() < deadline:
+            await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic()))
+    except websockets.exceptions.ConnectionClosed as e:
+        got = e.rcvd.code if getattr(e, "rcvd", None) else e.code
+        eq(got, code, "close code (reason %r)" % (e.rcvd.reason if getattr(e, "rcvd", None)
+                                                   else e.reason))
+        return
+    except asyncio.TimeoutError:
+        pass
+    raise AssertionError("connection not closed with %d within %.1fs" % (code, timeout * SLOW))
+
+
+# WebSocket clients a test opened; arun closes what the test left open, so
+# no test waits out a close timeout at the end.
+OPEN = []
+
+
+def arun(coro):
+    import asyncio
+
+    async def wrapper():
+        try:
+            return await coro
+        finally:
+            while OPEN:
+                ws = OPEN.pop()
+                ws.close_timeout = 1
+                try:
+                    await ws.close()
+                except Exception:
+                    pass
+    return asyncio.run(wrapper())

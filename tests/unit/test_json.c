@@ -109,8 +109,8 @@ static void
 test_pack_layout(void **state)
 {
     (void)state;
-    static const unsigned char want[] = {0x83, 0xa1, 'a', 0x01, 0xa1, 'b', 0xcb, 0x3f, 0xf0, 0,
-                                         0,    0,    0,   0,    0,    0xa1, 'c', 0x91, 0xc0};
+    static const unsigned char want[] = {0x83, 0xa1, 'a', 0x01, 0xa1, 'b',  0xcb, 0x3f, 0xf0, 0,
+                                         0,    0,    0,   0,    0,    0xa1, 'c',  0x91, 0xc0};
     json_t *json = json_pack("{s:i, s:f, s:[n]}", "a", 1, "b", 1.0, "c");
     char *buf;
     size_t len;
@@ -126,8 +126,8 @@ static void
 test_scalars(void **state)
 {
     (void)state;
-    static const json_int_t ints[] = {0,     1,      -1,    127,       128,       -32,
-                                      -33,   255,    256,   65535,     65536,     -32768,
+    static const json_int_t ints[] = {0,      1,         -1,        127,       128,      -32,
+                                      -33,    255,       256,       65535,     65536,    -32768,
                                       -32769, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         json_t *json = json_integer(ints[i]);
@@ -154,8 +154,9 @@ static void
 test_doubles_bit_exact(void **state)
 {
     (void)state;
-    static const double reals[] = {0.0, -0.0, 0.1, -2.5, 1.0, M_PI, DBL_MAX, -DBL_MAX,
-                                   DBL_MIN, 4.9406564584124654e-324, 1e300, 123456789.0};
+    static const double reals[] = {0.0,   -0.0,       0.1,      -2.5,    1.0,
+                                   M_PI,  DBL_MAX,    -DBL_MAX, DBL_MIN, 4.9406564584124654e-324,
+                                   1e300, 123456789.0};
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
         json_t *json = json_real(reals[i]);
         json_t *back = s_round_trip(json);
@@ -186,15 +187,27 @@ test_utf8_boundaries(void **state)
 {
     (void)state;
     static const char *const good[] = {
-        "\x7f",         "\xc2\x80",     "\xdf\xbf",         "\xe0\xa0\x80",    "\xed\x9f\xbf",
-        "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", "plain ascii",
-    };
-    static const char *const bad[] = {
-        "\x80",          "\xbf",         "\xc0\x80",         "\xc1\xbf",         "\xc2",
-        "\xc2\x41",      "\xe0\x80\x80", "\xe0\x9f\xbf",     "\xed\xa0\x80",     "\xed\xbf\xbf",
-        "\xe2\x82",      "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
-        "\xf8\x88\x80\x80\x80", "\xfe",  "\xff",             "ok\xe2\x28\xa1",
-    };
+        "\x7f",         "\xc2\x80",     "\xdf\xbf",         "\xe0\xa0\x80",     "\xed\x9f\xbf",
+        "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", "plain ascii"};
+    static const char *const bad[] = {"\x80",
+                                      "\xbf",
+                                      "\xc0\x80",
+                                      "\xc1\xbf",
+                                      "\xc2",
+                                      "\xc2\x41",
+                                      "\xe0\x80\x80",
+                                      "\xe0\x9f\xbf",
+                                      "\xed\xa0\x80",
+                                      "\xed\xbf\xbf",
+                                      "\xe2\x82",
+                                      "\xf0\x80\x80\x80",
+                                      "\xf0\x8f\xbf\xbf",
+                                      "\xf4\x90\x80\x80",
+                                      "\xf5\x80\x80\x80",
+                                      "\xf8\x88\x80\x80\x80",
+                                      "\xfe",
+                                      "\xff",
+                                      "ok\xe2\x28\xa1"};
     for (int is_key = 0; is_key < 2; is_key++) {
         for (size_t i = 0; i < sizeof good / sizeof good[0] + sizeof bad / sizeof bad[0]; i++) {
             int ok = i < sizeof good / sizeof good[0];
@@ -244,7 +257,7 @@ test_unconvertible(void **state)
     s_expect("\x82\xa1k\x01\xa1k\x02", 7, HM_ENV_E_DATA);    /* duplicate key */
     s_expect("\x82\xa1k\x01\xa1\x00\x07", 7, HM_ENV_E_DATA); /* NUL key (fuzz) */
     s_expect("\x81\xa3k\x00k\x01", 6, HM_ENV_E_DATA);        /* key with a NUL */
-    s_expect("\x81\xa0\xa0", 3, 0);                         /* empty key and value */
+    s_expect("\x81\xa0\xa0", 3, 0);                          /* empty key and value */
     s_expect("\xcb\x7f\xf8\0\0\0\0\0\0", 9, HM_ENV_E_DATA);  /* NaN */
     s_expect("\xcb\x7f\xf0\0\0\0\0\0\0", 9, HM_ENV_E_DATA);  /* +Inf */
     s_expect("\xcb\xff\xf0\0\0\0\0\0\0", 9, HM_ENV_E_DATA);  /* -Inf */
@@ -262,8 +275,8 @@ static void
 test_truncated_and_hostile(void **state)
 {
     (void)state;
-    json_t *json = json_pack("{s:[i, s, f, {s:b}], s:n}", "a", 300, "t\xc3\xa9xt", 0.5, "x", 1,
-                             "z");
+    json_t *json =
+        json_pack("{s:[i, s, f, {s:b}], s:n}", "a", 300, "t\xc3\xa9xt", 0.5, "x", 1, "z");
     char *buf;
     size_t len;
     assert_int_equal(hm_json_to_msgpack(json, &buf, &len), 0);
@@ -279,10 +292,10 @@ test_truncated_and_hostile(void **state)
     json_t *out = (json_t *)1;
     assert_int_equal(hm_json_from_msgpack_buf(NULL, 0, &out), HM_ENV_E_TRUNCATED);
     assert_null(out);
-    s_expect("\xdf\xff\xff\xff\xff", 5, HM_ENV_E_TRUNCATED); /* map of 2^32-1 */
-    s_expect("\xdd\xff\xff\xff\xff", 5, HM_ENV_E_TRUNCATED); /* array of 2^32-1 */
-    s_expect("\xdb\xff\xff\xff\xff", 5, HM_ENV_E_TRUNCATED); /* str of 4 GiB */
-    s_expect("\xc6\xff\xff\xff\xff", 5, HM_ENV_E_TRUNCATED); /* bin of 4 GiB */
+    s_expect("\xdf\xff\xff\xff\xff", 5, HM_ENV_E_TRUNCATED);     /* map of 2^32-1 */
+    s_expect("\xdd\xff\xff\xff\xff", 5, HM_ENV_E_TRUNCATED);     /* array of 2^32-1 */
+    s_expect("\xdb\xff\xff\xff\xff", 5, HM_ENV_E_TRUNCATED);     /* str of 4 GiB */
+    s_expect("\xc6\xff\xff\xff\xff", 5, HM_ENV_E_TRUNCATED);     /* bin of 4 GiB */
     s_expect("\xc9\xff\xff\xff\xff\x01", 6, HM_ENV_E_TRUNCATED); /* ext of 4 GiB */
     s_expect("\x81\xdb\xff\xff\xff\xff", 6, HM_ENV_E_TRUNCATED); /* key of 4 GiB */
     char *big = calloc(1, HM_ENVELOPE_MAX_BYTES + 1);
@@ -364,16 +377,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip_nested),
-        cmocka_unit_test(test_pack_layout),
-        cmocka_unit_test(test_scalars),
-        cmocka_unit_test(test_doubles_bit_exact),
-        cmocka_unit_test(test_float32_widened),
-        cmocka_unit_test(test_utf8_boundaries),
-        cmocka_unit_test(test_unconvertible),
-        cmocka_unit_test(test_truncated_and_hostile),
-        cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_objects_and_embedding),
-    };
+        cmocka_unit_test(test_round_trip_nested), cmocka_unit_test(test_pack_layout),
+        cmocka_unit_test(test_scalars),           cmocka_unit_test(test_doubles_bit_exact),
+        cmocka_unit_test(test_float32_widened),   cmocka_unit_test(test_utf8_boundaries),
+        cmocka_unit_test(test_unconvertible),     cmocka_unit_test(test_truncated_and_hostile),
+        cmocka_unit_test(test_depth_limit),       cmocka_unit_test(test_objects_and_embedding)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

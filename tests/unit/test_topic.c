@@ -60,18 +60,30 @@ static void
 test_user_ids(void **state)
 {
     (void)state;
-    static const char *const bad[] = {
-        "u.0.health",                    /* not positive */
-        "u.007.health",                  /* leading zero */
-        "u.+7.health",  "u.-7.health",   /* sign */
-        "u..health",    "u.health",      /* no id */
-        "u.9223372036854775808.health",  /* INT64_MAX + 1 */
-        "u.99999999999999999999.health", /* far past int64 */
-        "u.1",          "u.1.",          "u.1.healthx", "u.1.health.", "u.1x.health",
-        "u.1.Health",   "u. 1.health",   "u.1 .chat",   "u.1.notify\n",
-        "ctl.user.0",   "ctl.user.01",   "ctl.user.",   "ctl.user.1.", "ctl.user.-1",
-        "ctl.user.9223372036854775808",  "ctl.user.1x",
-    };
+    static const char *const bad[] = {"u.0.health",   /* not positive */
+                                      "u.007.health", /* leading zero */
+                                      "u.+7.health",
+                                      "u.-7.health", /* sign */
+                                      "u..health",
+                                      "u.health",                      /* no id */
+                                      "u.9223372036854775808.health",  /* INT64_MAX + 1 */
+                                      "u.99999999999999999999.health", /* far past int64 */
+                                      "u.1",
+                                      "u.1.",
+                                      "u.1.healthx",
+                                      "u.1.health.",
+                                      "u.1x.health",
+                                      "u.1.Health",
+                                      "u. 1.health",
+                                      "u.1 .chat",
+                                      "u.1.notify\n",
+                                      "ctl.user.0",
+                                      "ctl.user.01",
+                                      "ctl.user.",
+                                      "ctl.user.1.",
+                                      "ctl.user.-1",
+                                      "ctl.user.9223372036854775808",
+                                      "ctl.user.1x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         s_expect(bad[i], HM_TOPIC_INVALID, 0);
     s_expect("u.9223372036854775807.notify", HM_TOPIC_USER_NOTIFY, INT64_MAX);
@@ -84,10 +96,9 @@ static void
 test_conn_ids(void **state)
 {
     (void)state;
-    static const char *const bad[] = {
-        "ctl.conn.",  "ctl.conn",     "ctl.conn.a_b", "ctl.conn.a.b", "ctl.conn.a b",
-        "ctl.conn./", "ctl.conn.\xc3\xa9", "ctl.conn.a\n", "ctl.conn.a+b",
-    };
+    static const char *const bad[] = {"ctl.conn.",         "ctl.conn",     "ctl.conn.a_b",
+                                      "ctl.conn.a.b",      "ctl.conn.a b", "ctl.conn./",
+                                      "ctl.conn.\xc3\xa9", "ctl.conn.a\n", "ctl.conn.a+b"};
     char conn[HM_ENVELOPE_MAX_STR] = "unchanged";
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -126,11 +137,10 @@ test_outside_the_set(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "",          "u",          "u.",           "all",        "all.notify.", "all.notifyx",
-        "ALL.NOTIFY", "sys",       "sys.",         "sys.con",    "sys.conn.",   "sys.connx",
-        "sys.edges", " sys.edge",  "sys.edge ",    "ctl",        "ctl.",        "ctl.user",
-        "ctl.x.1",   "x.1.health", "u.1.unknown", "ctl.conn.a\x7f",
-    };
+        "",           "u",          "u.",          "all",           "all.notify.", "all.notifyx",
+        "ALL.NOTIFY", "sys",        "sys.",        "sys.con",       "sys.conn.",   "sys.connx",
+        "sys.edges",  " sys.edge",  "sys.edge ",   "ctl",           "ctl.",        "ctl.user",
+        "ctl.x.1",    "x.1.health", "u.1.unknown", "ctl.conn.a\x7f"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         s_expect(bad[i], HM_TOPIC_INVALID, 0);
     s_expect(NULL, HM_TOPIC_INVALID, 0);
@@ -140,11 +150,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_user_ids),
-        cmocka_unit_test(test_conn_ids),
-        cmocka_unit_test(test_length_limit),
-        cmocka_unit_test(test_outside_the_set),
-    };
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_user_ids),
+        cmocka_unit_test(test_conn_ids), cmocka_unit_test(test_length_limit),
+        cmocka_unit_test(test_outside_the_set)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

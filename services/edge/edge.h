@@ -1,0 +1,197 @@
+/*
+ * edge.h - hm-edge's shared state: the edge (one per process, the lws vhost
+ * data) and a connection (the WebSocket per-session data). Internal to
+ * services/edge.
+ *
+ * Ownership: the edge owns the bus sockets, the connection index, the topic
+ * table and the pending requests. lws owns each edge_conn_t's memory (its
+ * per-session data); the connection owns its queued frame references, its
+ * receive buffer and held messages.
+ */
+#ifndef EDGE_H
+#define EDGE_H
+
+#include <czmq.h>
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "edge_frame.h"
+#include "edge_msg.h"
+#include "hm_mdp.h"
+#include "hm_ratelimit.h"
+
+typedef enum {
+    EDGE_ST_CONNECTING = 0,
+    EDGE_ST_CONNECTED,
+    EDGE_ST_AUTHENTICATED,
+    EDGE_ST_ERROR,
+    EDGE_ST_DISCONNECTED,
+} edge_state_t;
+
+typedef enum {
+    EDGE_EP_HEALTH = 0,
+    EDGE_EP_CHAT,
+    EDGE_EP_NOTIFICATIONS,
+    EDGE_EP_COMBINED,
+} edge_endpoint_t;
+
+#define EDGE_MAX_SUBS 12   /* topics one connection follows */
+#define EDGE_MAX_HELD 16   /* messages held while authentication is in flight */
+#define EDGE_CONN_ID_LEN 37
+
+typedef struct edge_topic edge_topic_t;
+typedef struct edge edge_t;
+
+typedef struct {
+    edge_topic_t *topic; /* borrowed from the edge's topic table */
+    edge_channel_t ch;   /* channel it belongs to (for status and heartbeats) */
+    int64_t user;        /* whose stream */
+    int64_t last_seq;    /* last seq delivered on it (-1: none) */
+} edge_sub_t;
+
+typedef struct edge_conn {
+    struct lws *wsi;              /* borrowed */
+    edge_t *edge;                 /* borrowed */
+    char id[EDGE_CONN_ID_LEN];    /* connection UUID */
+    edge_state_t state;           /* public state */
+    edge_endpoint_t endpoint;     /* which /ws/ path */
+    bool authenticating;          /* auth.verify in flight */
+    bool refreshing;              /* refresh_token in flight */
+    bool registered;              /* in the edge's index */
+    int64_t user_id;              /* 0 until authenticated */
+    char role[16];                /* from auth */
+    char jti[64];                 /* token id, for revocation */
+    int64_t token_exp_ms;         /* token expiry (unix ms), 0 none */
+    bool expiring_sent;           /* token_expiring already sent */
+    int64_t connected_ms;         /* unix ms */
+    int64_t last_activity_ms;     /* last message from the client (unix ms) */
+    int64_t next_heartbeat_ms;    /* when the next app heartbeat is due */
+    int retry_count;              /* service retries on this connection's requests */
+    int recovery_attempts;        /* recovery passes while in ERROR */
+    char remote[48];              /* peer address */
+    edge_sub_t subs[EDGE_MAX_SUBS]; /* followed topics */
+    int nsubs;
+    /* send queue: ring of shared frames */
+    edge_frame_t **q;             /* ring storage; owned */
+    int qcap, qhead, qlen;        /* ring geometry */
+    size_t qbytes;                /* bytes queued */
+    uint32_t close_code;          /* non-zero: close after the queue drains */
+    char close_reason[64];        /* reason sent with close_code */
+    /* receive */
+    unsigned char *rx;            /* reassembly of a fragmented message; owned */
+    size_t rxlen, rxcap;
+    bool rx_binary;               /* the message being received is binary */
+    /* held while authenticating: raw texts, owned */
+    char *held[EDGE_MAX_HELD];
+    size_t held_len[EDGE_MAX_HELD];
+    int nheld;
+    hm_ratelimit_t rate;          /* messages per second */
+    int rate_strikes;             /* consecutive limited messages */
+} edge_conn_t;
+
+/* Settings (from the config table in main.c). */
+typedef struct {
+    const char *edge_id;
+    int max_connections;
+    size_t max_frame;
+    double rate, burst;
+    int rate_strikes_close;
+    int conn_rate_per_addr;
+    int64_t auth_timeout_ms, idle_timeout_ms, heartbeat_ms;
+    int64_t token_warn_ms;
+    int queue_max_frames;
+    size_t queue_max_bytes;
+    int request_timeout_ms, request_deadline_ms;
+    const char *origins; /* comma-separated allow-list, "" = any */
+    const char *jwt_secret; /* admin tokens for management: verified through auth */
+} edge_cfg_t;
+
+/* Counters for /metrics. */
+typedef struct {
+    uint64_t total_connections, msgs_in, msgs_out, bytes_in, bytes_out;
+    uint64_t auth_failures, queue_drops, slow_closes, bus_events, bus_garbage;
+    uint64_t rate_limited, requests, request_retries, request_unavailable;
+    uint64_t bus_latency_us_sum, bus_latency_count;
+    zhashx_t *errors; /* code -> (uintptr_t) count */
+} edge_stats_t;
+
+struct edge {
+    struct lws_context *ctx;  /* borrowed */
+    struct lws_vhost *vhost;  /* borrowed */
+    edge_cfg_t cfg;           /* settings */
+    edge_stats_t stats;       /* counters */
+    zsock_t *sub;             /* bus SUB; owned */
+    zsock_t *pub;             /* bus PUB; owned */
+    hm_mdp_client_t *mdp;     /* requests; owned */
+    struct lws *sub_wsi, *mdp_wsi; /* adopted dup()s of ZMQ_FD */
+    zhashx_t *conns;          /* conn id -> edge_conn_t* (borrowed) */
+    zhashx_t *topics;         /* topic -> edge_topic_t* (owned) */
+    zhashx_t *pending;        /* request id -> edge_pending_t* (owned) */
+    zhashx_t *addr_rates;     /* remote address -> hm_ratelimit_t* (owned) */
+    unsigned char *scratch;   /* LWS_PRE + EDGE_SCRATCH bytes for coalesced writes */
+    lws_sorted_usec_list_t sul_tick;  /* 100 ms: pending requests, drains */
+    lws_sorted_usec_list_t sul_sweep; /* 1 s: timeouts, heartbeats */
+    lws_sorted_usec_list_t sul_drain; /* continue an unfinished drain */
+    int64_t edge_beat_at;     /* next sys.edge heartbeat (mono ms) */
+    bool stopping;
+};
+
+#define EDGE_SCRATCH 65536
+
+/* ---- edge_conn.c ---- */
+int edge_conn_open(edge_t *e, edge_conn_t *c, struct lws *wsi, edge_endpoint_t ep);
+void edge_conn_closed(edge_t *e, edge_conn_t *c);
+/* One received fragment. Returns 0, or -1 to close now (the close reason
+ * is already set). */
+int edge_conn_receive(edge_t *e, edge_conn_t *c, const void *in, size_t len, bool first,
+                      bool final, bool binary);
+int edge_conn_writable(edge_t *e, edge_conn_t *c);
+/* Queues a shared frame (takes a new reference). Returns 0, or -1 when the
+ * queue is over its bound (the connection is then closed as slow). */
+int edge_conn_send(edge_conn_t *c, edge_frame_t *f);
+/* Builds and queues {"type":type, ...json fields}. Takes json's reference. */
+int edge_conn_send_json(edge_conn_t *c, json_t *json);
+void edge_conn_send_error(edge_conn_t *c, const char *code, const char *msg, const char *cid);
+void edge_conn_close(edge_conn_t *c, uint32_t code, const char *reason);
+void edge_conn_sweep(edge_t *e, edge_conn_t *c, int64_t now_ms);
+json_t *edge_conn_health(edge_conn_t *c);
+const char *edge_state_name(edge_state_t st);
+
+/* ---- edge_bus.c ---- */
+int edge_bus_start(edge_t *e, const char *events_in, const char *events_out,
+                   const char *requests);
+void edge_bus_stop(edge_t *e);
+void edge_bus_drain(edge_t *e);
+void edge_bus_tick(edge_t *e);
+/* Follows / unfollows a topic for c. Returns 0 or -1 (too many). */
+int edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch,
+                    int64_t user);
+void edge_bus_unfollow(edge_t *e, edge_conn_t *c, int idx);
+void edge_bus_unfollow_all(edge_t *e, edge_conn_t *c);
+int64_t edge_bus_topic_seq(edge_topic_t *t);
+/* Sends a request for c; the reply is routed back by kind. */
+typedef enum {
+    EDGE_REQ_AUTH,
+    EDGE_REQ_REFRESH,
+    EDGE_REQ_SUBSCRIBE,
+    EDGE_REQ_FORWARD,
+    EDGE_REQ_RESUME, /* replay of a stream since a seq */
+    EDGE_REQ_FIRE, /* no client reply expected */
+} edge_req_kind_t;
+int edge_bus_request(edge_t *e, edge_conn_t *c, edge_req_kind_t kind, const char *service,
+                     const char *verb, json_t *data, const char *cid, int64_t aux);
+void edge_bus_lifecycle(edge_t *e, edge_conn_t *c, const char *what);
+void edge_stat_error(edge_t *e, const char *code);
+
+/* ---- replies handled in edge_conn.c ---- */
+void edge_conn_on_reply(edge_t *e, edge_conn_t *c, edge_req_kind_t kind,
+                        const hm_envelope_t *req, hm_envelope_t *rep, const char *cid,
+                        int64_t aux);
+void edge_conn_on_ctl(edge_t *e, edge_conn_t *c, hm_envelope_t *env);
+
+/* ---- edge_http.c ---- */
+int edge_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len);
+
+#endif /* EDGE_H */

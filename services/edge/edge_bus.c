@@ -1,0 +1,396 @@
+/*
+ * edge_bus.c - the edge's side of the bus: the SUB socket and its topic
+ * table (first local follower subscribes, last one unsubscribes), event
+ * fan-out with one shared frame per event, Majordomo requests with retries
+ * and deadlines, and lifecycle events.
+ *
+ * Both ZeroMQ sockets are brought into the lws loop by adopting a dup() of
+ * their ZMQ_FD; the fd is edge-triggered, so every wake drains until EAGAIN
+ * and a drain cut short by its batch limit continues from a timer.
+ */
+#include <unistd.h>
+
+#include "edge.h"
+#include "hm_backoff.h"
+#include "hm_bus.h"
+#include "hm_clock.h"
+#include "hm_log.h"
+
+#define DRAIN_BATCH 20000
+
+struct edge_topic {
+    char *name;           /* the topic; owned */
+    edge_conn_t **conns;  /* followers; borrowed */
+    int n, cap;
+    int64_t last_seq;     /* newest seq seen on this topic (-1: none) */
+};
+
+typedef struct {
+    char *id;                /* request id; owned */
+    char conn_id[EDGE_CONN_ID_LEN];
+    edge_req_kind_t kind;
+    char *service;           /* owned */
+    hm_envelope_t *req;      /* owned */
+    char *cid;               /* client correlation id; owned, may be NULL */
+    int64_t aux;
+    int64_t sent_us;         /* first send (monotonic us) for bus latency */
+    int64_t deadline_ms, next_try_ms; /* monotonic ms */
+    hm_backoff_t bo;
+} edge_pending_t;
+
+static int64_t
+s_now_ms(void)
+{
+    return hm_clock_mono_ns() / 1000000;
+}
+
+static void
+s_topic_free(void **item)
+{
+    edge_topic_t *t = *item;
+    if (t) {
+        free(t->name);
+        free(t->conns);
+        free(t);
+    }
+    *item = NULL;
+}
+
+static void
+s_pending_free(void **item)
+{
+    edge_pending_t *p = *item;
+    if (p) {
+        free(p->id);
+        free(p->service);
+        free(p->cid);
+        hm_envelope_destroy(&p->req);
+        free(p);
+    }
+    *item = NULL;
+}
+
+/* Adopts a dup() of a ZeroMQ socket's ZMQ_FD into the lws loop. */
+static struct lws *
+s_adopt(edge_t *e, zsock_t *sock)
+{
+    lws_sock_file_fd_type fd;
+    fd.filefd = dup(zsock_fd(sock));
+    struct lws *wsi = lws_adopt_descriptor_vhost(e->vhost, LWS_ADOPT_RAW_FILE_DESC, fd,
+                                                 "hm-bus-fd", NULL);
+    if (!wsi)
+        hm_log_error("bus_adopt_failed", NULL);
+    return wsi;
+}
+
+int
+edge_bus_start(edge_t *e, const char *events_in, const char *events_out, const char *requests)
+{
+    e->topics = zhashx_new();
+    zhashx_set_destructor(e->topics, s_topic_free);
+    e->pending = zhashx_new();
+    zhashx_set_destructor(e->pending, s_pending_free);
+    e->sub = hm_bus_sub_new(events_out);
+    e->pub = hm_bus_pub_new(events_in);
+    e->mdp = hm_mdp_client_new(requests, e->cfg.request_timeout_ms, 0);
+    if (!e->sub || !e->pub || !e->mdp)
+        return -1;
+    hm_bus_subscribe(e->sub, HM_TOPIC_ALL_NOTIFY);
+    e->sub_wsi = s_adopt(e, e->sub);
+    e->mdp_wsi = s_adopt(e, hm_mdp_client_sock(e->mdp));
+    return e->sub_wsi && e->mdp_wsi ? 0 : -1;
+}
+
+void
+edge_bus_stop(edge_t *e)
+{
+    zhashx_destroy(&e->pending);
+    zhashx_destroy(&e->topics);
+    zsock_destroy(&e->sub);
+    zsock_destroy(&e->pub);
+    hm_mdp_client_destroy(&e->mdp);
+}
+
+/* ---- topics ------------------------------------------------------------ */
+
+int64_t
+edge_bus_topic_seq(edge_topic_t *t)
+{
+    return t->last_seq;
+}
+
+int
+edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch, int64_t user)
+{
+    for (int i = 0; i < c->nsubs; i++)
+        if (strcmp(c->subs[i].topic->name, topic) == 0)
+            return 0; /* idempotent */
+    if (c->nsubs >= EDGE_MAX_SUBS)
+        return -1;
+    edge_topic_t *t = zhashx_lookup(e->topics, topic);
+    if (!t) {
+        t = calloc(1, sizeof(*t));
+        t->name = strdup(topic);
+        t->last_seq = -1;
+        zhashx_insert(e->topics, topic, t);
+        if (strcmp(topic, HM_TOPIC_ALL_NOTIFY) != 0)
+            hm_bus_subscribe(e->sub, topic);
+    }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 4;
+        t->conns = realloc(t->conns, sizeof(*t->conns) * (size_t) t->cap);
+    }
+    t->conns[t->n++] = c;
+    c->subs[c->nsubs++] = (edge_sub_t){.topic = t, .ch = ch, .user = user, .last_seq = -1};
+    return 0;
+}
+
+void
+edge_bus_unfollow(edge_t *e, edge_conn_t *c, int idx)
+{
+    edge_topic_t *t = c->subs[idx].topic;
+    for (int i = 0; i < t->n; i++)
+        if (t->conns[i] == c) {
+            t->conns[i] = t->conns[--t->n];
+            break;
+        }
+    c->subs[idx] = c->subs[--c->nsubs];
+    if (t->n == 0) {
+        if (strcmp(t->name, HM_TOPIC_ALL_NOTIFY) != 0)
+            hm_bus_unsubscribe(e->sub, t->name);
+        zhashx_delete(e->topics, t->name);
+    }
+}
+
+void
+edge_bus_unfollow_all(edge_t *e, edge_conn_t *c)
+{
+    while (c->nsubs > 0)
+        edge_bus_unfollow(e, c, c->nsubs - 1);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+/* The client JSON for a bus event: the seed's shapes. */
+static json_t *
+s_event_json(const hm_envelope_t *env)
+{
+    char ts[40];
+    json_t *j = json_object();
+    json_object_set_new(j, "type", json_string(env->type));
+    json_object_set(j, strcmp(env->type, HM_MSG_NOTIFICATION) == 0 ? "notification" : "data",
+                    env->data ? env->data : json_object());
+    if (!env->data && strcmp(env->type, HM_MSG_NOTIFICATION) == 0)
+        json_decref(json_object_get(j, "notification"));
+    json_object_set_new(j, "timestamp", json_string(hm_clock_iso8601(env->ts, ts, sizeof(ts))));
+    if (env->seq >= 0)
+        json_object_set_new(j, "seq", json_integer(env->seq));
+    if (env->user_id > 0)
+        json_object_set_new(j, "user_id", json_integer(env->user_id));
+    return j;
+}
+
+/* Delivers one event to the followers of its topic, framed once. */
+static void
+s_fanout(edge_t *e, const char *topic, hm_envelope_t *env)
+{
+    edge_topic_t *t = zhashx_lookup(e->topics, topic);
+    if (!t || t->n == 0)
+        return;
+    hm_topic_kind_t kind = hm_topic_parse(topic, NULL, NULL);
+    if (kind == HM_TOPIC_CTL_USER || kind == HM_TOPIC_CTL_CONN) {
+        for (int i = t->n - 1; i >= 0; i--)
+            edge_conn_on_ctl(e, t->conns[i], env);
+        return;
+    }
+    if (env->seq > t->last_seq)
+        t->last_seq = env->seq;
+    json_t *j = s_event_json(env);
+    edge_frame_t *f = edge_frame_json(j);
+    json_decref(j);
+    if (!f)
+        return;
+    for (int i = t->n - 1; i >= 0; i--) {
+        edge_conn_t *c = t->conns[i];
+        for (int k = 0; k < c->nsubs; k++) {
+            edge_sub_t *s = &c->subs[k];
+            if (s->topic != t)
+                continue;
+            if (env->seq >= 0 && env->seq <= s->last_seq)
+                break; /* already delivered (resume overlap) */
+            if (env->seq >= 0)
+                s->last_seq = env->seq;
+            edge_conn_send(c, f);
+            break;
+        }
+    }
+    edge_frame_unref(&f);
+}
+
+/* Reads events until none is waiting or the batch is done. Returns the
+ * number handled. */
+static int
+s_drain_events(edge_t *e)
+{
+    int n = 0;
+    while (n < DRAIN_BATCH && (zsock_events(e->sub) & ZMQ_POLLIN)) {
+        char *topic = NULL;
+        hm_envelope_t *env = NULL;
+        int rc = hm_bus_recv(e->sub, &topic, &env);
+        if (rc == -1)
+            break;
+        n++;
+        if (rc == -2) {
+            e->stats.bus_garbage++;
+            continue;
+        }
+        e->stats.bus_events++;
+        s_fanout(e, topic, env);
+        free(topic);
+        hm_envelope_destroy(&env);
+    }
+    return n;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void
+s_pending_done(edge_t *e, edge_pending_t *p, hm_envelope_t *rep)
+{
+    edge_conn_t *c = zhashx_lookup(e->conns, p->conn_id);
+    if (c)
+        edge_conn_on_reply(e, c, p->kind, p->req, rep, p->cid, p->aux);
+    zhashx_delete(e->pending, p->id);
+}
+
+static int
+s_drain_replies(edge_t *e)
+{
+    int n = 0;
+    while (n < DRAIN_BATCH && (zsock_events(hm_mdp_client_sock(e->mdp)) & ZMQ_POLLIN)) {
+        char *svc = NULL;
+        hm_envelope_t *rep = NULL;
+        if (hm_mdp_client_recv(e->mdp, &svc, &rep) != 0) {
+            n++;
+            continue;
+        }
+        n++;
+        edge_pending_t *p = rep->id ? zhashx_lookup(e->pending, rep->id) : NULL;
+        if (p) { /* else: a duplicate reply to a retried request */
+            e->stats.bus_latency_us_sum += (uint64_t) (zclock_usecs() - p->sent_us);
+            e->stats.bus_latency_count++;
+            s_pending_done(e, p, rep);
+        }
+        free(svc);
+        hm_envelope_destroy(&rep);
+    }
+    return n;
+}
+
+static void
+s_drain_cb(lws_sorted_usec_list_t *sul);
+
+void
+edge_bus_drain(edge_t *e)
+{
+    int n = s_drain_events(e) + s_drain_replies(e);
+    if (n >= DRAIN_BATCH)
+        lws_sul_schedule(e->ctx, 0, &e->sul_drain, s_drain_cb, 1000);
+}
+
+static void
+s_drain_cb(lws_sorted_usec_list_t *sul)
+{
+    edge_t *e = lws_container_of(sul, edge_t, sul_drain);
+    edge_bus_drain(e);
+}
+
+int
+edge_bus_request(edge_t *e, edge_conn_t *c, edge_req_kind_t kind, const char *service,
+                 const char *verb, json_t *data, const char *cid, int64_t aux)
+{
+    hm_envelope_t *req = hm_envelope_new(verb);
+    if (!req) {
+        json_decref(data);
+        return -1;
+    }
+    req->user_id = c ? c->user_id : 0;
+    hm_envelope_set_conn_id(req, c ? c->id : NULL);
+    hm_envelope_set_edge(req, e->cfg.edge_id);
+    hm_envelope_set_correlation_id(req, cid);
+    hm_envelope_set_data(req, data ? data : json_object());
+    edge_pending_t *p = calloc(1, sizeof(*p));
+    p->id = strdup(req->id);
+    snprintf(p->conn_id, sizeof(p->conn_id), "%s", c ? c->id : "");
+    p->kind = kind;
+    p->service = strdup(service);
+    p->req = req;
+    p->cid = cid ? strdup(cid) : NULL;
+    p->aux = aux;
+    p->sent_us = zclock_usecs();
+    hm_backoff_init(&p->bo, e->cfg.request_timeout_ms, 2.0, e->cfg.request_timeout_ms * 4);
+    p->next_try_ms = s_now_ms() + hm_backoff_next(&p->bo);
+    p->deadline_ms = s_now_ms() + e->cfg.request_deadline_ms;
+    zhashx_insert(e->pending, p->id, p);
+    e->stats.requests++;
+    hm_mdp_client_send(e->mdp, service, req);
+    /* ZMQ_FD is edge-triggered: look for input now that we touched the socket. */
+    lws_sul_schedule(e->ctx, 0, &e->sul_drain, s_drain_cb, 1000);
+    return 0;
+}
+
+void
+edge_bus_tick(edge_t *e)
+{
+    int64_t now = s_now_ms();
+    zlist_t *expired = zlist_new();
+    for (edge_pending_t *p = zhashx_first(e->pending); p; p = zhashx_next(e->pending)) {
+        if (now >= p->deadline_ms) {
+            zlist_append(expired, p);
+        } else if (now >= p->next_try_ms) {
+            e->stats.request_retries++;
+            edge_conn_t *c = zhashx_lookup(e->conns, p->conn_id);
+            if (c)
+                c->retry_count++;
+            hm_mdp_client_send(e->mdp, p->service, p->req);
+            p->next_try_ms = now + hm_backoff_next(&p->bo);
+        }
+    }
+    for (edge_pending_t *p = zlist_first(expired); p; p = zlist_next(expired)) {
+        e->stats.request_unavailable++;
+        hm_envelope_t *err = hm_mdp_error_reply(p->req, HM_ERR_SERVICE_UNAVAILABLE,
+                                                "the service did not answer in time");
+        s_pending_done(e, p, err);
+        hm_envelope_destroy(&err);
+    }
+    zlist_destroy(&expired);
+    edge_bus_drain(e);
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+void
+edge_bus_lifecycle(edge_t *e, edge_conn_t *c, const char *what)
+{
+    hm_envelope_t *env = hm_envelope_new(what);
+    if (!env)
+        return;
+    env->user_id = c ? c->user_id : 0;
+    hm_envelope_set_conn_id(env, c ? c->id : NULL);
+    hm_envelope_set_edge(env, e->cfg.edge_id);
+    json_t *data = json_pack("{s:s}", "edge_id", e->cfg.edge_id);
+    if (c)
+        json_object_set_new(data, "conn_id", json_string(c->id));
+    else
+        json_object_set_new(data, "connections", json_integer((json_int_t) zhashx_size(e->conns)));
+    hm_envelope_set_data(env, data);
+    hm_bus_publish(e->pub, c ? HM_TOPIC_SYS_CONN : HM_TOPIC_SYS_EDGE, env);
+    hm_envelope_destroy(&env);
+}
+
+void
+edge_stat_error(edge_t *e, const char *code)
+{
+    uintptr_t n = (uintptr_t) zhashx_lookup(e->stats.errors, code);
+    zhashx_update(e->stats.errors, code, (void *) (n + 1));
+}

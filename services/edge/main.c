@@ -1,0 +1,276 @@
+/*
+ * hm-edge - the WebSocket edge: /ws/health, /ws/chat, /ws/notifications,
+ * /ws/combined on one port; frames in, bus messages out, bus events back to
+ * the connections that follow them.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "edge.h"
+#include "hm_clock.h"
+#include "hm_config.h"
+#include "hm_ids.h"
+#include "hm_log.h"
+
+static const hm_cfg_opt_t s_opts[] = {
+    HM_CFG_BUS_OPTS,
+    {"port", HM_CFG_INT, "8000", 0, 65535, "TCP port for WebSocket and HTTP (0: any free)"},
+    {"host", HM_CFG_STR, "127.0.0.1", 0, 0, "interface address to listen on"},
+    {"edge_id", HM_CFG_STR, "", 0, 0, "this edge's id (default: a random UUID)"},
+    {"max_connections", HM_CFG_INT, "1000", 1, 1000000, "connections held by this edge"},
+    {"max_frame", HM_CFG_INT, "65536", 256, 16777216, "largest client message (bytes)"},
+    {"rate", HM_CFG_DOUBLE, "20", 0.1, 100000, "client messages per second per connection"},
+    {"burst", HM_CFG_DOUBLE, "40", 1, 100000, "client message burst per connection"},
+    {"rate_strikes_close", HM_CFG_INT, "10", 1, 1000000,
+     "consecutive rate-limited messages before the connection is closed"},
+    {"conn_rate_per_addr", HM_CFG_INT, "200", 0, 1000000,
+     "new connections per second per client address (0: no limit)"},
+    {"auth_timeout_ms", HM_CFG_INT, "10000", 100, 3600000, "time to authenticate"},
+    {"idle_timeout_ms", HM_CFG_INT, "3600000", 1000, 86400000,
+     "automatic logoff after this long without a client message"},
+    {"heartbeat_ms", HM_CFG_INT, "30000", 100, 3600000, "application heartbeat interval"},
+    {"ping_s", HM_CFG_INT, "30", 1, 3600, "WebSocket ping after this idle time (s)"},
+    {"token_warn_ms", HM_CFG_INT, "60000", 0, 86400000, "token_expiring this long before exp"},
+    {"queue_max_frames", HM_CFG_INT, "1024", 4, 1000000, "send queue bound (frames)"},
+    {"queue_max_bytes", HM_CFG_INT, "1048576", 1024, 1073741824, "send queue bound (bytes)"},
+    {"request_timeout_ms", HM_CFG_INT, "1000", 10, 600000, "first retry of a service request"},
+    {"request_deadline_ms", HM_CFG_INT, "5000", 10, 600000,
+     "service_unavailable after this long without a reply"},
+    {"origins", HM_CFG_STR, "", 0, 0, "comma-separated Origin allow-list (empty: any)"},
+    {NULL, 0, NULL, 0, 0, NULL},
+};
+
+/* ---- protocols ---------------------------------------------------------- */
+
+static edge_t *
+s_edge(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+/* Maps the request path to an endpoint; -1 for anything else. */
+static int
+s_endpoint(struct lws *wsi)
+{
+    char uri[128];
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+        return -1;
+    char *q = strchr(uri, '?');
+    if (q)
+        *q = '\0';
+    static const char *paths[] = {"/ws/health", "/ws/chat", "/ws/notifications", "/ws/combined"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(uri, paths[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* True when the Origin header is allowed (or no allow-list is set). */
+static bool
+s_origin_ok(edge_t *e, struct lws *wsi)
+{
+    if (!e->cfg.origins[0])
+        return true;
+    char origin[256];
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return false;
+    size_t n = strlen(origin);
+    for (const char *p = e->cfg.origins; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t) (end - p) : strlen(p);
+        if (len == n && strncmp(p, origin, n) == 0)
+            return true;
+        p += len + (end ? 1 : 0);
+    }
+    return false;
+}
+
+static int
+s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    edge_conn_t *c = user;
+    edge_t *e = s_edge(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        int ep = s_endpoint(wsi);
+        if (ep < 0 || !s_origin_ok(e, wsi)) {
+            edge_stat_error(e, ep < 0 ? HM_ERR_NOT_FOUND : HM_ERR_FORBIDDEN);
+            return 1;
+        }
+        c->endpoint = (edge_endpoint_t) ep;
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+        return edge_conn_open(e, c, wsi, c->endpoint);
+    case LWS_CALLBACK_RECEIVE:
+        return edge_conn_receive(e, c, in, len, lws_is_first_fragment(wsi) != 0,
+                                 lws_is_final_fragment(wsi) != 0, lws_frame_is_binary(wsi) != 0);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return edge_conn_writable(e, c);
+    case LWS_CALLBACK_CLOSED:
+        edge_conn_closed(e, c);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int
+s_bus_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+               size_t len)
+{
+    edge_t *e = s_edge(wsi);
+    if (reason == LWS_CALLBACK_RAW_RX_FILE && e && !e->stopping)
+        edge_bus_drain(e);
+    return 0;
+}
+
+static struct lws_protocols s_protocols[] = {
+    {"http", edge_http_callback, 0, 0, 0, NULL, 0},
+    {"hm-ws", s_ws_callback, sizeof(edge_conn_t), 512, 0, NULL, 65536},
+    {"hm-bus-fd", s_bus_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct lws_protocol_vhost_options s_pvo_default = {NULL, NULL, "default", "1"};
+static const struct lws_protocol_vhost_options s_pvo = {NULL, &s_pvo_default, "hm-ws", ""};
+
+/* ---- timers ---------------------------------------------------------------- */
+
+static void
+s_tick(lws_sorted_usec_list_t *sul)
+{
+    edge_t *e = lws_container_of(sul, edge_t, sul_tick);
+    edge_bus_tick(e);
+    if (zsys_interrupted && !e->stopping) {
+        e->stopping = true;
+        lws_cancel_service(e->ctx);
+    }
+    lws_sul_schedule(e->ctx, 0, &e->sul_tick, s_tick, 100 * LWS_US_PER_MS);
+}
+
+static void
+s_sweep(lws_sorted_usec_list_t *sul)
+{
+    edge_t *e = lws_container_of(sul, edge_t, sul_sweep);
+    int64_t now = hm_clock_wall_ms();
+    for (edge_conn_t *c = zhashx_first(e->conns); c; c = zhashx_next(e->conns))
+        edge_conn_sweep(e, c, now);
+    if (hm_clock_mono_ns() / 1000000 >= e->edge_beat_at) {
+        edge_bus_lifecycle(e, NULL, "edge_beat");
+        e->edge_beat_at = hm_clock_mono_ns() / 1000000 + 5000;
+    }
+    lws_sul_schedule(e->ctx, 0, &e->sul_sweep, s_sweep, 1000 * LWS_US_PER_MS);
+}
+
+/* ---- main -------------------------------------------------------------------- */
+
+static void
+s_edge_cfg(edge_t *e, hm_config_t *cfg, const char *edge_id)
+{
+    e->cfg = (edge_cfg_t){
+        .edge_id = edge_id,
+        .max_connections = (int) hm_config_int(cfg, "max_connections"),
+        .max_frame = (size_t) hm_config_int(cfg, "max_frame"),
+        .rate = hm_config_double(cfg, "rate"),
+        .burst = hm_config_double(cfg, "burst"),
+        .rate_strikes_close = (int) hm_config_int(cfg, "rate_strikes_close"),
+        .conn_rate_per_addr = (int) hm_config_int(cfg, "conn_rate_per_addr"),
+        .auth_timeout_ms = hm_config_int(cfg, "auth_timeout_ms"),
+        .idle_timeout_ms = hm_config_int(cfg, "idle_timeout_ms"),
+        .heartbeat_ms = hm_config_int(cfg, "heartbeat_ms"),
+        .token_warn_ms = hm_config_int(cfg, "token_warn_ms"),
+        .queue_max_frames = (int) hm_config_int(cfg, "queue_max_frames"),
+        .queue_max_bytes = (size_t) hm_config_int(cfg, "queue_max_bytes"),
+        .request_timeout_ms = (int) hm_config_int(cfg, "request_timeout_ms"),
+        .request_deadline_ms = (int) hm_config_int(cfg, "request_deadline_ms"),
+        .origins = hm_config_str(cfg, "origins"),
+    };
+}
+
+static void
+s_free_rate(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static int
+s_run(hm_config_t *cfg, const char *edge_id)
+{
+    edge_t e = {0};
+    s_edge_cfg(&e, cfg, edge_id);
+    e.conns = zhashx_new();
+    e.addr_rates = zhashx_new();
+    zhashx_set_destructor(e.addr_rates, s_free_rate);
+    e.stats.errors = zhashx_new();
+    e.scratch = malloc(LWS_PRE + EDGE_SCRATCH);
+    static lws_retry_bo_t retry = {.secs_since_valid_ping = 30, .secs_since_valid_hangup = 60};
+    retry.secs_since_valid_ping = (uint16_t) hm_config_int(cfg, "ping_s");
+    retry.secs_since_valid_hangup = (uint16_t) (hm_config_int(cfg, "ping_s") * 2);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = (int) hm_config_int(cfg, "port");
+    info.iface = hm_config_str(cfg, "host");
+    info.protocols = s_protocols;
+    info.pvo = &s_pvo;
+    info.user = &e;
+    info.retry_and_idle_policy = &retry;
+    info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    info.fd_limit_per_thread = 0;
+    int rc = 1;
+    e.ctx = lws_create_context(&info);
+    if (!e.ctx) {
+        hm_log_error("startup_failed", "reason=lws_context port=%d", info.port);
+        goto out;
+    }
+    e.vhost = lws_get_vhost_by_name(e.ctx, "default");
+    if (edge_bus_start(&e, hm_config_str(cfg, "events_in"), hm_config_str(cfg, "events_out"),
+                       hm_config_str(cfg, "requests"))
+        != 0) {
+        hm_log_error("startup_failed", "reason=bus");
+        goto out;
+    }
+    hm_log_info("started", "edge=%s port=%d", edge_id, lws_get_vhost_listen_port(e.vhost));
+    lws_sul_schedule(e.ctx, 0, &e.sul_tick, s_tick, 100 * LWS_US_PER_MS);
+    lws_sul_schedule(e.ctx, 0, &e.sul_sweep, s_sweep, 1000 * LWS_US_PER_MS);
+    while (!e.stopping && lws_service(e.ctx, 0) >= 0)
+        if (zsys_interrupted)
+            e.stopping = true;
+    rc = 0;
+out:
+    e.stopping = true;
+    if (e.ctx)
+        lws_context_destroy(e.ctx); /* closes every connection (edge_conn_closed) */
+    edge_bus_stop(&e);
+    zhashx_destroy(&e.conns);
+    zhashx_destroy(&e.addr_rates);
+    zhashx_destroy(&e.stats.errors);
+    free(e.scratch);
+    hm_log_info("stopped", "edge=%s", edge_id);
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    hm_config_t *cfg = hm_config_new("edge", "hm-edge [options]", s_opts);
+    int first = 0;
+    int rc = hm_config_load(cfg, argc, argv, &first);
+    if (rc != 0 || first != argc) {
+        if (rc == 0)
+            fprintf(stderr, "hm-edge: unexpected argument '%s' (see --help)\n", argv[first]);
+        hm_config_destroy(&cfg);
+        return rc == 1 ? 0 : 2;
+    }
+    int level = hm_log_level_parse(hm_config_str(cfg, "log_level"));
+    hm_log_init("hm-edge", level < 0 ? HM_LOG_INFO : (hm_log_level_t) level);
+    lws_set_log_level(LLL_ERR | LLL_WARN, hm_log_lws_emit);
+    char edge_id[HM_UUID_STRLEN];
+    snprintf(edge_id, sizeof(edge_id), "%s", hm_config_str(cfg, "edge_id"));
+    if (!edge_id[0])
+        hm_uuid4(edge_id);
+    rc = s_run(cfg, edge_id);
+    hm_config_destroy(&cfg);
+    return rc;
+}
