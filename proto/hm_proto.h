@@ -108,6 +108,8 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 #define HM_VERB_SCHED_ANSWER "scheduler.answer"
 #define HM_VERB_EDGE_STATUS "edge.status"
 #define HM_VERB_EDGE_CONN_HEALTH "edge.conn_health"
+#define HM_VERB_EDGE_DISCONNECT "edge.disconnect"
+#define HM_VERB_EDGE_RECONNECT_USER "edge.reconnect_user"
 #define HM_VERB_ECHO "echo" /* test workers answer it with the request's data */
 
 /* ---- Client protocol: message types ------------------------------------- */

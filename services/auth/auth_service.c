@@ -31,6 +31,7 @@ struct auth_service_t {
     int64_t sweep_every_ms;   /* sweep interval */
     int64_t sweep_at;         /* next sweep (monotonic ms) */
     int64_t prune_at;         /* next revocation prune (monotonic ms) */
+    bool in_batch;            /* a group-commit transaction is open */
 };
 
 typedef hm_envelope_t *(s_handler_fn)(auth_service_t *self, const hm_envelope_t *req);
@@ -375,18 +376,46 @@ static const struct {
     {HM_VERB_AUTH_SESSIONS, s_sessions},
 };
 
-/* Runs handler inside one transaction, so that a request's writes (session,
- * audit rows) cost one commit. A failed commit turns the reply into
- * internal_error: nothing it reported was stored. */
+int
+auth_service_begin(auth_service_t *self)
+{
+    if (self->in_batch)
+        return 0;
+    if (hm_db_exec(self->db, "BEGIN IMMEDIATE") != 0)
+        return -1;
+    self->in_batch = true;
+    return 0;
+}
+
+int
+auth_service_commit(auth_service_t *self)
+{
+    if (!self->in_batch)
+        return 0;
+    self->in_batch = false;
+    if (sqlite3_get_autocommit(self->db)) { /* sqlite rolled it back after an error */
+        hm_log_error("batch_rolled_back", NULL);
+        return -1;
+    }
+    if (hm_db_exec(self->db, "COMMIT") == 0)
+        return 0;
+    if (!sqlite3_get_autocommit(self->db))
+        hm_db_exec(self->db, "ROLLBACK");
+    return -1;
+}
+
+/* Runs handler in the open batch, or in a transaction of its own: one
+ * commit for the request's writes (session, audit rows). A failed commit
+ * turns the reply into internal_error: nothing it reported was stored. */
 static hm_envelope_t *
 s_run_handler(auth_service_t *self, s_handler_fn *handler, const hm_envelope_t *req)
 {
-    if (hm_db_exec(self->db, "BEGIN IMMEDIATE") != 0)
+    if (self->in_batch)
+        return handler(self, req);
+    if (auth_service_begin(self) != 0)
         return hm_mdp_error_reply(req, HM_ERR_INTERNAL, "database busy");
     hm_envelope_t *rep = handler(self, req);
-    if (hm_db_exec(self->db, "COMMIT") != 0) {
-        if (!sqlite3_get_autocommit(self->db))
-            hm_db_exec(self->db, "ROLLBACK");
+    if (auth_service_commit(self) != 0) {
         hm_envelope_destroy(&rep);
         rep = hm_mdp_error_reply(req, HM_ERR_INTERNAL, "database error");
     }
@@ -436,11 +465,14 @@ auth_service_on_event(auth_service_t *self, const char *topic, const hm_envelope
     const char *conn_id = ev->conn_id;
     if (!conn_id)
         conn_id = json_string_value(json_object_get(ev->data, "conn_id"));
-    if (!conn_id || strlen(conn_id) > S_FIELD_MAX || hm_db_exec(self->db, "BEGIN IMMEDIATE") != 0)
+    if (!conn_id || strlen(conn_id) > S_FIELD_MAX)
+        return;
+    bool own_tx = !self->in_batch;
+    if (own_tx && auth_service_begin(self) != 0)
         return;
     s_close_session(self, conn_id, "reason=conn_close"); /* and its audit row: one commit */
-    if (hm_db_exec(self->db, "COMMIT") != 0 && !sqlite3_get_autocommit(self->db))
-        hm_db_exec(self->db, "ROLLBACK");
+    if (own_tx)
+        auth_service_commit(self);
 }
 
 /* Audits one session released because its edge fell silent. */

@@ -46,8 +46,15 @@ auth_service_t *auth_service_new(const auth_service_cfg_t *cfg);
 void auth_service_destroy(auth_service_t **self_p);
 
 /* Handles one request. Returns the reply (caller owns), NULL only when out
- * of memory. */
+ * of memory. Its writes commit before it returns, unless a batch is open. */
 hm_envelope_t *auth_service_handle(auth_service_t *self, const hm_envelope_t *req);
+
+/* Group commit: requests and events handled between begin and commit share
+ * one transaction (one fsync for a burst). Send no reply before commit
+ * returns 0; on -1 nothing of the batch was stored (rolled back, logged):
+ * answer internal_error instead. begin returns 0 or -1. */
+int auth_service_begin(auth_service_t *self);
+int auth_service_commit(auth_service_t *self);
 
 /* Handles one bus event received on topic (sys.conn, sys.edge; others are
  * ignored). */

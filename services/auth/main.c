@@ -125,33 +125,58 @@ s_reorder(int argc, char **argv, char **out)
 
 /* ---- the service ---------------------------------------------------------- */
 
-/* Answers up to S_BATCH waiting requests. */
+/* Requests read in one wake-up, answered after one commit. */
+typedef struct {
+    hm_envelope_t *req[S_BATCH]; /* the requests; owned */
+    zframe_t *to[S_BATCH];       /* their reply addresses; owned */
+    hm_envelope_t *rep[S_BATCH]; /* the replies; owned */
+    int n;                       /* entries used */
+} s_batch_t;
+
+/* Sends each reply (internal_error for all when failed) and frees the
+ * batch. */
+static void
+s_batch_answer(hm_mdp_worker_t *worker, s_batch_t *b, bool failed)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (failed || !b->rep[i]) {
+            hm_envelope_destroy(&b->rep[i]);
+            b->rep[i] = hm_mdp_error_reply(b->req[i], HM_ERR_INTERNAL,
+                                           failed ? "database error" : "out of memory");
+        }
+        if (!b->rep[i] || hm_mdp_worker_send(worker, &b->to[i], b->rep[i]) != 0)
+            hm_log_error("reply_failed", "verb=%s", b->req[i]->type);
+        hm_envelope_destroy(&b->rep[i]);
+        hm_envelope_destroy(&b->req[i]);
+        zframe_destroy(&b->to[i]);
+    }
+    b->n = 0;
+}
+
+/* Answers up to S_BATCH waiting requests, their writes in one transaction
+ * (group commit: one fsync for a burst of authentications). */
 static void
 s_drain_requests(hm_mdp_worker_t *worker, auth_service_t *svc)
 {
-    for (int n = 0; n < S_BATCH; n++) {
-        hm_envelope_t *req = NULL;
-        zframe_t *reply_to = NULL;
-        int rc = hm_mdp_worker_recv(worker, &req, &reply_to);
-        if (rc < 0)
-            break;
-        if (rc == 1) {
-            hm_envelope_t *rep = auth_service_handle(svc, req);
-            if (!rep)
-                rep = hm_mdp_error_reply(req, HM_ERR_INTERNAL, "out of memory");
-            if (!rep || hm_mdp_worker_send(worker, &reply_to, rep) != 0)
-                hm_log_error("reply_failed", "verb=%s", req->type);
-            hm_envelope_destroy(&rep);
-        }
-        hm_envelope_destroy(&req);
-        zframe_destroy(&reply_to);
-    }
+    s_batch_t b = {.n = 0};
+    int rc;
+    while (b.n < S_BATCH && (rc = hm_mdp_worker_recv(worker, &b.req[b.n], &b.to[b.n])) >= 0)
+        b.n += rc == 1 ? 1 : 0; /* 0: heartbeat or garbage, nothing set */
+    if (b.n == 0)
+        return;
+    bool batched = auth_service_begin(svc) == 0;
+    for (int i = 0; i < b.n; i++)
+        b.rep[i] = auth_service_handle(svc, b.req[i]);
+    s_batch_answer(worker, &b, batched && auth_service_commit(svc) != 0);
 }
 
 /* Handles up to S_BATCH waiting bus events. */
 static void
 s_drain_events(zsock_t *sub, auth_service_t *svc)
 {
+    if (!(zsock_events(sub) & ZMQ_POLLIN))
+        return;
+    bool batched = auth_service_begin(svc) == 0;
     for (int n = 0; n < S_BATCH && (zsock_events(sub) & ZMQ_POLLIN); n++) {
         char *topic = NULL;
         hm_envelope_t *ev = NULL;
@@ -165,6 +190,8 @@ s_drain_events(zsock_t *sub, auth_service_t *svc)
         if (rc == -1)
             break;
     }
+    if (batched)
+        auth_service_commit(svc);
 }
 
 /* The loop: requests, events and timers until SIGINT/SIGTERM. */

@@ -129,11 +129,15 @@ struct edge {
     zhashx_t *topics;         /* topic -> edge_topic_t* (owned) */
     zhashx_t *pending;        /* request id -> edge_pending_t* (owned) */
     zhashx_t *addr_rates;     /* remote address -> hm_ratelimit_t* (owned) */
+    zhashx_t *http;           /* management request id -> edge_http_t* (borrowed) */
+    hm_mdp_worker_t *worker;  /* this edge's "edge.<id>" service; owned */
+    zhashx_t *peers;          /* edge id -> last heartbeat (mono ms, as intptr) */
     unsigned char *scratch;   /* LWS_PRE + EDGE_SCRATCH bytes for coalesced writes */
     lws_sorted_usec_list_t sul_tick;  /* 100 ms: pending requests, drains */
     lws_sorted_usec_list_t sul_sweep; /* 1 s: timeouts, heartbeats */
     lws_sorted_usec_list_t sul_drain; /* continue an unfinished drain */
     int64_t edge_beat_at;     /* next sys.edge heartbeat (mono ms) */
+    int64_t beat_ms;          /* sys.edge heartbeat interval */
     bool stopping;
 };
 
@@ -178,9 +182,15 @@ typedef enum {
     EDGE_REQ_FORWARD,
     EDGE_REQ_RESUME, /* replay of a stream since a seq */
     EDGE_REQ_FIRE, /* no client reply expected */
+    EDGE_REQ_HTTP, /* a management HTTP request's step; aux says which */
 } edge_req_kind_t;
 int edge_bus_request(edge_t *e, edge_conn_t *c, edge_req_kind_t kind, const char *service,
                      const char *verb, json_t *data, const char *cid, int64_t aux);
+/* The same for an owner that is not a connection (a management request):
+ * owner_id is looked up in e->http when the reply comes. Takes data. */
+int edge_bus_request_for(edge_t *e, const char *owner_id, int64_t user_id,
+                         edge_req_kind_t kind, const char *service, const char *verb,
+                         json_t *data, const char *cid, int64_t aux);
 void edge_bus_lifecycle(edge_t *e, edge_conn_t *c, const char *what);
 void edge_stat_error(edge_t *e, const char *code);
 
@@ -191,7 +201,21 @@ void edge_conn_on_reply(edge_t *e, edge_conn_t *c, edge_req_kind_t kind,
 void edge_conn_on_ctl(edge_t *e, edge_conn_t *c, hm_envelope_t *env);
 
 /* ---- edge_http.c ---- */
+typedef struct edge_http edge_http_t;
 int edge_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len);
+size_t edge_http_pss_size(void);
+void edge_http_on_reply(edge_t *e, edge_http_t *h, const hm_envelope_t *req,
+                        hm_envelope_t *rep, int64_t aux);
+
+/* ---- edge_mgmt.c ---- */
+int edge_mgmt_start(edge_t *e, const char *requests);
+void edge_mgmt_stop(edge_t *e);
+void edge_mgmt_poll(edge_t *e);
+void edge_mgmt_on_beat(edge_t *e, const hm_envelope_t *env);
+/* Ids of the live edges, this one first (caller owns). */
+json_t *edge_mgmt_peers(edge_t *e);
+/* Prometheus text for /metrics (caller owns, free). */
+char *edge_mgmt_metrics(edge_t *e);
 
 #endif /* EDGE_H */

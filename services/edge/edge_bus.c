@@ -245,6 +245,8 @@ s_drain_events(edge_t *e)
             continue;
         }
         e->stats.bus_events++;
+        if (strcmp(topic, HM_TOPIC_SYS_EDGE) == 0 && strcmp(env->type, "edge_beat") == 0)
+            edge_mgmt_on_beat(e, env);
         s_fanout(e, topic, env);
         free(topic);
         hm_envelope_destroy(&env);
@@ -257,9 +259,15 @@ s_drain_events(edge_t *e)
 static void
 s_pending_done(edge_t *e, edge_pending_t *p, hm_envelope_t *rep)
 {
-    edge_conn_t *c = zhashx_lookup(e->conns, p->conn_id);
-    if (c)
-        edge_conn_on_reply(e, c, p->kind, p->req, rep, p->cid, p->aux);
+    if (p->kind == EDGE_REQ_HTTP) {
+        edge_http_t *h = zhashx_lookup(e->http, p->conn_id);
+        if (h)
+            edge_http_on_reply(e, h, p->req, rep, p->aux);
+    } else {
+        edge_conn_t *c = zhashx_lookup(e->conns, p->conn_id);
+        if (c)
+            edge_conn_on_reply(e, c, p->kind, p->req, rep, p->cid, p->aux);
+    }
     zhashx_delete(e->pending, p->id);
 }
 
@@ -309,19 +317,29 @@ int
 edge_bus_request(edge_t *e, edge_conn_t *c, edge_req_kind_t kind, const char *service,
                  const char *verb, json_t *data, const char *cid, int64_t aux)
 {
+    return edge_bus_request_for(e, c->id, c->user_id, kind, service, verb, data, cid, aux);
+}
+
+int
+edge_bus_request_for(edge_t *e, const char *owner_id, int64_t user_id, edge_req_kind_t kind,
+                     const char *service, const char *verb, json_t *data, const char *cid,
+                     int64_t aux)
+{
     hm_envelope_t *req = hm_envelope_new(verb);
     if (!req) {
         json_decref(data);
         return -1;
     }
-    req->user_id = c ? c->user_id : 0;
-    hm_envelope_set_conn_id(req, c ? c->id : NULL);
+    req->user_id = user_id;
+    /* Management requests are not a connection's: no conn_id, so auth opens
+     * no session for them. */
+    hm_envelope_set_conn_id(req, kind == EDGE_REQ_HTTP ? NULL : owner_id);
     hm_envelope_set_edge(req, e->cfg.edge_id);
     hm_envelope_set_correlation_id(req, cid);
     hm_envelope_set_data(req, data ? data : json_object());
     edge_pending_t *p = calloc(1, sizeof(*p));
     p->id = strdup(req->id);
-    snprintf(p->conn_id, sizeof(p->conn_id), "%s", c ? c->id : "");
+    snprintf(p->conn_id, sizeof(p->conn_id), "%s", owner_id);
     p->kind = kind;
     p->service = strdup(service);
     p->req = req;

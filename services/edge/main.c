@@ -36,6 +36,7 @@ static const hm_cfg_opt_t s_opts[] = {
     {"request_timeout_ms", HM_CFG_INT, "1000", 10, 600000, "first retry of a service request"},
     {"request_deadline_ms", HM_CFG_INT, "5000", 10, 600000,
      "service_unavailable after this long without a reply"},
+    {"edge_beat_ms", HM_CFG_INT, "5000", 100, 60000, "sys.edge heartbeat interval"},
     {"origins", HM_CFG_STR, "", 0, 0, "comma-separated Origin allow-list (empty: any)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
@@ -126,7 +127,8 @@ s_bus_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
 }
 
 static struct lws_protocols s_protocols[] = {
-    {"http", edge_http_callback, 0, 0, 0, NULL, 0},
+    /* the first protocol serves plain HTTP (management) */
+    {"http", edge_http_callback, 0, 0, 0, NULL, 0}, /* pss size set in s_run */
     {"hm-ws", s_ws_callback, sizeof(edge_conn_t), 512, 0, NULL, 65536},
     {"hm-bus-fd", s_bus_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
@@ -142,6 +144,7 @@ s_tick(lws_sorted_usec_list_t *sul)
 {
     edge_t *e = lws_container_of(sul, edge_t, sul_tick);
     edge_bus_tick(e);
+    edge_mgmt_poll(e);
     if (zsys_interrupted && !e->stopping) {
         e->stopping = true;
         lws_cancel_service(e->ctx);
@@ -158,7 +161,7 @@ s_sweep(lws_sorted_usec_list_t *sul)
         edge_conn_sweep(e, c, now);
     if (hm_clock_mono_ns() / 1000000 >= e->edge_beat_at) {
         edge_bus_lifecycle(e, NULL, "edge_beat");
-        e->edge_beat_at = hm_clock_mono_ns() / 1000000 + 5000;
+        e->edge_beat_at = hm_clock_mono_ns() / 1000000 + e->beat_ms;
     }
     lws_sul_schedule(e->ctx, 0, &e->sul_sweep, s_sweep, 1000 * LWS_US_PER_MS);
 }
@@ -205,6 +208,8 @@ s_run(hm_config_t *cfg, const char *edge_id)
     zhashx_set_destructor(e.addr_rates, s_free_rate);
     e.stats.errors = zhashx_new();
     e.scratch = malloc(LWS_PRE + EDGE_SCRATCH);
+    e.http = zhashx_new();
+    s_protocols[0].per_session_data_size = edge_http_pss_size();
     static lws_retry_bo_t retry = {.secs_since_valid_ping = 30, .secs_since_valid_hangup = 60};
     retry.secs_since_valid_ping = (uint16_t) hm_config_int(cfg, "ping_s");
     retry.secs_since_valid_hangup = (uint16_t) (hm_config_int(cfg, "ping_s") * 2);
@@ -231,6 +236,11 @@ s_run(hm_config_t *cfg, const char *edge_id)
         hm_log_error("startup_failed", "reason=bus");
         goto out;
     }
+    if (edge_mgmt_start(&e, hm_config_str(cfg, "requests")) != 0) {
+        hm_log_error("startup_failed", "reason=edge_worker");
+        goto out;
+    }
+    e.beat_ms = hm_config_int(cfg, "edge_beat_ms");
     hm_log_info("started", "edge=%s port=%d", edge_id, lws_get_vhost_listen_port(e.vhost));
     lws_sul_schedule(e.ctx, 0, &e.sul_tick, s_tick, 100 * LWS_US_PER_MS);
     lws_sul_schedule(e.ctx, 0, &e.sul_sweep, s_sweep, 1000 * LWS_US_PER_MS);
@@ -242,7 +252,9 @@ out:
     e.stopping = true;
     if (e.ctx)
         lws_context_destroy(e.ctx); /* closes every connection (edge_conn_closed) */
+    edge_mgmt_stop(&e);
     edge_bus_stop(&e);
+    zhashx_destroy(&e.http);
     zhashx_destroy(&e.conns);
     zhashx_destroy(&e.addr_rates);
     zhashx_destroy(&e.stats.errors);

@@ -261,6 +261,28 @@ test_revoke_publishes_and_refuses(void **state)
 }
 
 static void
+test_batch_shares_one_commit(void **state)
+{
+    fixture_t *f = *state;
+    char *tok = token_for(f, 1, NULL);
+    sqlite3 *other = NULL; /* another connection sees only what was committed */
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(auth_service_begin(f->svc), 0);
+    assert_int_equal(auth_service_begin(f->svc), 0); /* nested: the same batch */
+    assert_string_equal(verify(f, tok, "a-1", "a"), "");
+    assert_string_equal(verify(f, tok, "a-2", "a"), "");
+    assert_string_equal(verify(f, "garbage", "a-3", "a"), HM_ERR_TOKEN_MALFORMED);
+    assert_int_equal(scalar(other, "SELECT count(*) FROM sessions"), 0);
+    assert_int_equal(scalar(other, "SELECT count(*) FROM audit"), 0);
+    assert_int_equal(auth_service_commit(f->svc), 0);
+    assert_int_equal(scalar(other, "SELECT count(*) FROM sessions"), 2);
+    assert_int_equal(scalar(other, "SELECT count(*) FROM audit WHERE action = 'verify'"), 3);
+    assert_int_equal(auth_service_commit(f->svc), 0); /* nothing open: no-op */
+    sqlite3_close(other);
+    free(tok);
+}
+
+static void
 test_unknown_verb(void **state)
 {
     fixture_t *f = *state;
@@ -368,6 +390,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_sessions_limit_refresh_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authorize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke_publishes_and_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_shares_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_verb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_edge_loses_its_sessions, setup, teardown),
     };
