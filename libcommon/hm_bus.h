@@ -4,8 +4,9 @@
  * An event is two frames: [topic][packed envelope]. Publishers connect a PUB
  * socket to the broker's events-in endpoint; subscribers connect a SUB socket
  * to events-out. ZeroMQ reconnects both after a broker restart and replays
- * the subscriptions. Receivers compare topics whole (ZeroMQ filters by
- * prefix: u.1.health also matches u.12.health).
+ * the subscriptions. Receivers compare topics whole: ZeroMQ matches
+ * subscriptions by prefix (ctl.user.1 also matches ctl.user.12; u.1 matches
+ * u.12.health).
  */
 #ifndef HM_BUS_H
 #define HM_BUS_H
@@ -24,13 +25,15 @@ zsock_t *hm_bus_pub_new(const char *events_in);
 /* New SUB socket connected to events_out with no subscriptions; caller owns. */
 zsock_t *hm_bus_sub_new(const char *events_out);
 
-/* Subscribes / unsubscribes to exactly topic ("" subscribes to everything).
+/* Subscribes / unsubscribes to topic as a ZeroMQ prefix ("" subscribes to
+ * everything; compare what arrives whole).
  * Returns 0 or -1. */
 int hm_bus_subscribe(zsock_t *sub, const char *topic);
 int hm_bus_unsubscribe(zsock_t *sub, const char *topic);
 
-/* Publishes env on topic. Returns 0, or -1 on an invalid topic, an encoding
- * error or a full socket (the event is dropped and -1 returned). */
+/* Publishes env on topic. Returns 0, or -1 on an invalid topic or an
+ * encoding error. At the high-water mark a PUB socket drops the event
+ * silently (and 0 is returned). */
 int hm_bus_publish(zsock_t *pub, const char *topic, const hm_envelope_t *env);
 
 /* Receives one event (blocking unless the socket has a receive timeout).

@@ -233,6 +233,27 @@ hm_mdp_client_request(hm_mdp_client_t *self, const char *service, const hm_envel
     return -1;
 }
 
+/* The code in an MMI reply [""][MDPC01][mmi.service][NNN], or -1 for any
+ * other message (a stale reply to an earlier request). */
+static int
+s_mmi_code(zmsg_t *msg)
+{
+    if (!msg || zmsg_size(msg) != 4)
+        return -1;
+    zframe_t *empty = zmsg_first(msg);
+    zframe_t *proto = zmsg_next(msg);
+    zframe_t *svc = zmsg_next(msg);
+    zframe_t *body = zmsg_next(msg);
+    if (zframe_size(empty) != 0 || !s_frame_is(proto, HM_MDPC) || !s_frame_is(svc, HM_MMI_SERVICE)
+        || zframe_size(body) != 3)
+        return -1;
+    const unsigned char *d = zframe_data(body);
+    for (int i = 0; i < 3; i++)
+        if (d[i] < '0' || d[i] > '9')
+            return -1;
+    return (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+}
+
 int
 hm_mdp_client_mmi_service(hm_mdp_client_t *self, const char *service)
 {
@@ -243,19 +264,22 @@ hm_mdp_client_mmi_service(hm_mdp_client_t *self, const char *service)
     zmsg_addstr(msg, service);
     if (zmsg_send(&msg, self->sock) != 0)
         return -1;
-    zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, self->timeout_ms) <= 0)
-        return -1;
-    msg = zmsg_recv(self->sock);
-    int code = -1;
-    if (msg && zmsg_size(msg) == 4) {
-        zframe_t *body = zmsg_last(msg);
-        char *text = zframe_strdup(body);
-        code = text ? atoi(text) : -1;
-        free(text);
+    int64_t deadline = zclock_mono() + self->timeout_ms;
+    while (!zsys_interrupted) {
+        int64_t left = deadline - zclock_mono();
+        if (left <= 0)
+            break;
+        zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, (long) left) <= 0)
+            continue;
+        msg = zmsg_recv(self->sock);
+        int code = s_mmi_code(msg);
+        zmsg_destroy(&msg);
+        if (code >= 0)
+            return code;
     }
-    zmsg_destroy(&msg);
-    return code;
+    hm_mdp_client_reconnect(self); /* a late answer must not answer the next query */
+    return -1;
 }
 
 /* ---- worker ---------------------------------------------------------- */

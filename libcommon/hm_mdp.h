@@ -54,7 +54,9 @@ zsock_t *hm_mdp_client_sock(hm_mdp_client_t *self);
 int hm_mdp_client_reconnect(hm_mdp_client_t *self);
 
 /* Raw MMI query (RFC 8): asks the broker whether service has workers.
- * Returns 200, 404, 501, or -1 on timeout. */
+ * Returns 200, 404, 501, or -1 on timeout. Do not call it while replies of
+ * the asynchronous pair are pending: it drops messages that are not its
+ * answer. */
 int hm_mdp_client_mmi_service(hm_mdp_client_t *self, const char *service);
 
 /* ---- worker ---------------------------------------------------------- */

@@ -82,6 +82,7 @@ typedef struct edge_conn {
     unsigned char *rx;            /* reassembly of a fragmented message; owned */
     size_t rxlen, rxcap;
     bool rx_binary;               /* the message being received is binary */
+    bool rx_discard;              /* over max_frame: dropping it, then closing */
     /* held while authenticating: raw texts, owned */
     char *held[EDGE_MAX_HELD];
     size_t held_len[EDGE_MAX_HELD];
@@ -103,6 +104,7 @@ typedef struct {
     int queue_max_frames;
     size_t queue_max_bytes;
     int request_timeout_ms, request_deadline_ms;
+    int bus_heartbeat_ms; /* Majordomo heartbeat of the edge.<id> worker */
     const char *origins; /* comma-separated allow-list, "" = any */
     const char *jwt_secret; /* admin tokens for management: verified through auth */
 } edge_cfg_t;
@@ -110,7 +112,7 @@ typedef struct {
 /* Counters for /metrics. */
 typedef struct {
     uint64_t total_connections, msgs_in, msgs_out, bytes_in, bytes_out;
-    uint64_t auth_failures, queue_drops, slow_closes, bus_events, bus_garbage;
+    uint64_t auth_failures, queue_drops, slow_closes, coalesced, bus_events, bus_garbage;
     uint64_t rate_limited, requests, request_retries, request_unavailable;
     uint64_t bus_latency_us_sum, bus_latency_count;
     zhashx_t *errors; /* code -> (uintptr_t) count */
@@ -138,6 +140,9 @@ struct edge {
     lws_sorted_usec_list_t sul_drain; /* continue an unfinished drain */
     int64_t edge_beat_at;     /* next sys.edge heartbeat (mono ms) */
     int64_t beat_ms;          /* sys.edge heartbeat interval */
+    int port;                 /* the port we listen on */
+    bool tls;                 /* the vhost serves TLS only */
+    struct lws *listen_wsi;   /* adopted listen socket (SO_REUSEPORT) */
     bool stopping;
 };
 
@@ -207,6 +212,11 @@ int edge_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 size_t edge_http_pss_size(void);
 void edge_http_on_reply(edge_t *e, edge_http_t *h, const hm_envelope_t *req,
                         hm_envelope_t *rep, int64_t aux);
+
+/* ---- edge_listen.c ---- */
+/* Opens host:port with SO_REUSEPORT and adopts it into the loop. 0 or -1. */
+int edge_listen_start(edge_t *e, const char *host, int port);
+void edge_listen_accept(edge_t *e, struct lws *wsi);
 
 /* ---- edge_mgmt.c ---- */
 int edge_mgmt_start(edge_t *e, const char *requests);

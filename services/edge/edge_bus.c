@@ -190,6 +190,23 @@ s_event_json(const hm_envelope_t *env)
     return j;
 }
 
+/* Health ticks coalesce per user and metric in a backed-up queue; nothing
+ * else does. FNV-1a over topic and metric; 0 means "never". */
+static uint64_t
+s_coalesce_key(const char *topic, const hm_envelope_t *env)
+{
+    const char *metric = json_string_value(json_object_get(env->data, "metric"));
+    if (strcmp(env->type, HM_MSG_HEALTH_UPDATE) != 0 || !metric)
+        return 0;
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = topic; *p; p++)
+        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+    h = (h ^ '/') * 1099511628211ULL;
+    for (const char *p = metric; *p; p++)
+        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
 /* Delivers one event to the followers of its topic, framed once. */
 static void
 s_fanout(edge_t *e, const char *topic, hm_envelope_t *env)
@@ -210,6 +227,7 @@ s_fanout(edge_t *e, const char *topic, hm_envelope_t *env)
     json_decref(j);
     if (!f)
         return;
+    f->coalesce = s_coalesce_key(topic, env);
     for (int i = t->n - 1; i >= 0; i--) {
         edge_conn_t *c = t->conns[i];
         for (int k = 0; k < c->nsubs; k++) {

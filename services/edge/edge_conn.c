@@ -27,12 +27,52 @@ s_now_iso(char *buf, int len)
 
 /* ---- sending ----------------------------------------------------------- */
 
+/* In a backed-up queue, a newer frame with the same coalesce key replaces
+ * the queued one (the latest value per metric, never stale ones). Returns
+ * true when f took an old frame's place. */
+static bool
+s_coalesce(edge_conn_t *c, edge_frame_t *f)
+{
+    for (int i = c->qlen - 1; i >= 0; i--) {
+        edge_frame_t **slot = &c->q[(c->qhead + i) % c->qcap];
+        if ((*slot)->coalesce == f->coalesce) {
+            c->qbytes = c->qbytes - (*slot)->len + f->len;
+            edge_frame_unref(slot);
+            *slot = edge_frame_ref(f);
+            c->edge->stats.coalesced++;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Grows the ring (doubling). Returns 0 or -1. */
+static int
+s_grow(edge_conn_t *c)
+{
+    int ncap = c->qcap ? c->qcap * 2 : 4;
+    edge_frame_t **nq = malloc(sizeof(*nq) * (size_t) ncap);
+    if (!nq)
+        return -1;
+    for (int i = 0; i < c->qlen; i++)
+        nq[i] = c->q[(c->qhead + i) % c->qcap];
+    free(c->q);
+    c->q = nq;
+    c->qcap = ncap;
+    c->qhead = 0;
+    return 0;
+}
+
 int
 edge_conn_send(edge_conn_t *c, edge_frame_t *f)
 {
     edge_t *e = c->edge;
     if (c->close_code || !c->wsi)
         return -1;
+    /* Past half the bound the client is behind: coalesce what can be. */
+    bool behind = c->qlen >= e->cfg.queue_max_frames / 2 || c->qbytes >= e->cfg.queue_max_bytes / 2;
+    if (behind && f->coalesce && s_coalesce(c, f))
+        return 0;
     if (c->qlen >= e->cfg.queue_max_frames || c->qbytes + f->len > e->cfg.queue_max_bytes) {
         e->stats.queue_drops++;
         e->stats.slow_closes++;
@@ -41,18 +81,8 @@ edge_conn_send(edge_conn_t *c, edge_frame_t *f)
         edge_conn_close(c, HM_CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume");
         return -1;
     }
-    if (c->qlen == c->qcap) {
-        int ncap = c->qcap ? c->qcap * 2 : 4;
-        edge_frame_t **nq = malloc(sizeof(*nq) * (size_t) ncap);
-        if (!nq)
-            return -1;
-        for (int i = 0; i < c->qlen; i++)
-            nq[i] = c->q[(c->qhead + i) % c->qcap];
-        free(c->q);
-        c->q = nq;
-        c->qcap = ncap;
-        c->qhead = 0;
-    }
+    if (c->qlen == c->qcap && s_grow(c) != 0)
+        return -1;
     c->q[(c->qhead + c->qlen) % c->qcap] = edge_frame_ref(f);
     c->qlen++;
     c->qbytes += f->len;

@@ -16,6 +16,7 @@ edge_frame_text(const char *payload, size_t len)
     if (!f)
         return NULL;
     f->refs = 1;
+    f->coalesce = 0;
     f->len = hdr + len;
     unsigned char *p = f->data + LWS_PRE;
     p[0] = 0x81; /* FIN + text */

@@ -9,9 +9,12 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     int refs;            /* owners: queues holding it, plus the builder */
+    uint64_t coalesce;   /* frames with the same non-zero key replace each other
+                            in a backed-up queue (health ticks: user + metric) */
     size_t len;          /* bytes of header + payload in data */
     unsigned char data[]; /* LWS_PRE bytes of headroom, then the frame */
 } edge_frame_t;

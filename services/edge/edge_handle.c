@@ -29,11 +29,20 @@ edge_conn_receive(edge_t *e, edge_conn_t *c, const void *in, size_t len, bool fi
         c->rx_binary = binary;
     }
     e->stats.bytes_in += len;
-    if (c->rxlen + len > e->cfg.max_frame) {
-        edge_stat_error(e, HM_ERR_TOO_BIG);
-        lws_close_reason(c->wsi, (enum lws_close_status) HM_CLOSE_TOO_BIG,
-                         (unsigned char *) "message too big", 15);
-        return -1;
+    if (c->rx_discard || c->rxlen + len > e->cfg.max_frame) {
+        /* Too big: read the rest of the message without keeping it, then
+         * close with 1009. Closing mid-message would leave its tail to be
+         * parsed as frames during the close handshake. A sender that never
+         * ends the message is dropped by the lws timeout. */
+        if (!c->rx_discard) {
+            c->rx_discard = true;
+            edge_stat_error(e, HM_ERR_TOO_BIG);
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
+        }
+        c->rxlen = 0;
+        if (final)
+            edge_conn_close(c, HM_CLOSE_TOO_BIG, "message too big");
+        return 0;
     }
     if (c->rxlen + len > c->rxcap) {
         size_t ncap = c->rxcap ? c->rxcap : 256;

@@ -22,7 +22,7 @@ edge_mgmt_start(edge_t *e, const char *requests)
 {
     char name[HM_SVC_NAME_MAX];
     snprintf(name, sizeof(name), "%s%s", HM_SVC_EDGE_PREFIX, e->cfg.edge_id);
-    e->worker = hm_mdp_worker_new(requests, name, 1000);
+    e->worker = hm_mdp_worker_new(requests, name, e->cfg.bus_heartbeat_ms);
     e->peers = zhashx_new();
     hm_bus_subscribe(e->sub, HM_TOPIC_SYS_EDGE);
     return e->worker ? 0 : -1;
@@ -194,6 +194,7 @@ edge_mgmt_metrics(edge_t *e)
         {"hm_edge_auth_failures_total", s->auth_failures},
         {"hm_edge_queue_drops_total", s->queue_drops},
         {"hm_edge_slow_consumer_closes_total", s->slow_closes},
+        {"hm_edge_coalesced_total", s->coalesced},
         {"hm_edge_bus_events_total", s->bus_events},
         {"hm_edge_bus_garbage_total", s->bus_garbage},
         {"hm_edge_rate_limited_total", s->rate_limited},

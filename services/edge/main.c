@@ -4,6 +4,7 @@
  * the connections that follow them.
  */
 #include <string.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include "edge.h"
@@ -36,7 +37,11 @@ static const hm_cfg_opt_t s_opts[] = {
     {"request_timeout_ms", HM_CFG_INT, "1000", 10, 600000, "first retry of a service request"},
     {"request_deadline_ms", HM_CFG_INT, "5000", 10, 600000,
      "service_unavailable after this long without a reply"},
+    {"bus_heartbeat_ms", HM_CFG_INT, "1000", 50, 60000,
+     "Majordomo heartbeat of this edge's worker (match the broker's)"},
     {"edge_beat_ms", HM_CFG_INT, "5000", 100, 60000, "sys.edge heartbeat interval"},
+    {"tls_cert", HM_CFG_STR, "", 0, 0, "TLS certificate (PEM): wss and https only"},
+    {"tls_key", HM_CFG_STR, "", 0, 0, "TLS private key (PEM)"},
     {"origins", HM_CFG_STR, "", 0, 0, "comma-separated Origin allow-list (empty: any)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
@@ -126,11 +131,22 @@ s_bus_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, vo
     return 0;
 }
 
+static int
+s_listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    edge_t *e = s_edge(wsi);
+    if (reason == LWS_CALLBACK_RAW_RX_FILE && e && !e->stopping)
+        edge_listen_accept(e, wsi);
+    return 0;
+}
+
 static struct lws_protocols s_protocols[] = {
     /* the first protocol serves plain HTTP (management) */
     {"http", edge_http_callback, 0, 0, 0, NULL, 0}, /* pss size set in s_run */
     {"hm-ws", s_ws_callback, sizeof(edge_conn_t), 512, 0, NULL, 65536},
     {"hm-bus-fd", s_bus_callback, 0, 0, 0, NULL, 0},
+    {"hm-listen", s_listen_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -187,6 +203,7 @@ s_edge_cfg(edge_t *e, hm_config_t *cfg, const char *edge_id)
         .queue_max_bytes = (size_t) hm_config_int(cfg, "queue_max_bytes"),
         .request_timeout_ms = (int) hm_config_int(cfg, "request_timeout_ms"),
         .request_deadline_ms = (int) hm_config_int(cfg, "request_deadline_ms"),
+        .bus_heartbeat_ms = (int) hm_config_int(cfg, "bus_heartbeat_ms"),
         .origins = hm_config_str(cfg, "origins"),
     };
 }
@@ -215,13 +232,22 @@ s_run(hm_config_t *cfg, const char *edge_id)
     retry.secs_since_valid_hangup = (uint16_t) (hm_config_int(cfg, "ping_s") * 2);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    info.port = (int) hm_config_int(cfg, "port");
-    info.iface = hm_config_str(cfg, "host");
+    info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    /* The vhost listens nowhere: edge_listen opens the port with SO_REUSEPORT. */
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    const char *cert = hm_config_str(cfg, "tls_cert"), *key = hm_config_str(cfg, "tls_key");
+    e.tls = cert[0] || key[0];
+    if (e.tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cert;
+        info.ssl_private_key_filepath = key;
+        /* TLS 1.2 or newer only. */
+        info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+    }
     info.protocols = s_protocols;
     info.pvo = &s_pvo;
     info.user = &e;
     info.retry_and_idle_policy = &retry;
-    info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
     info.fd_limit_per_thread = 0;
     int rc = 1;
     e.ctx = lws_create_context(&info);
@@ -230,6 +256,8 @@ s_run(hm_config_t *cfg, const char *edge_id)
         goto out;
     }
     e.vhost = lws_get_vhost_by_name(e.ctx, "default");
+    if (edge_listen_start(&e, hm_config_str(cfg, "host"), (int) hm_config_int(cfg, "port")) != 0)
+        goto out;
     if (edge_bus_start(&e, hm_config_str(cfg, "events_in"), hm_config_str(cfg, "events_out"),
                        hm_config_str(cfg, "requests"))
         != 0) {
@@ -241,7 +269,7 @@ s_run(hm_config_t *cfg, const char *edge_id)
         goto out;
     }
     e.beat_ms = hm_config_int(cfg, "edge_beat_ms");
-    hm_log_info("started", "edge=%s port=%d", edge_id, lws_get_vhost_listen_port(e.vhost));
+    hm_log_info("started", "edge=%s port=%d tls=%s", edge_id, e.port, cert[0] ? "on" : "off");
     lws_sul_schedule(e.ctx, 0, &e.sul_tick, s_tick, 100 * LWS_US_PER_MS);
     lws_sul_schedule(e.ctx, 0, &e.sul_sweep, s_sweep, 1000 * LWS_US_PER_MS);
     while (!e.stopping && lws_service(e.ctx, 0) >= 0)
@@ -277,7 +305,9 @@ main(int argc, char **argv)
     }
     int level = hm_log_level_parse(hm_config_str(cfg, "log_level"));
     hm_log_init("hm-edge", level < 0 ? HM_LOG_INFO : (hm_log_level_t) level);
-    lws_set_log_level(LLL_ERR | LLL_WARN, hm_log_lws_emit);
+    lws_set_log_level(level >= HM_LOG_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
+                                            : LLL_ERR | LLL_WARN,
+                      hm_log_lws_emit);
     char edge_id[HM_UUID_STRLEN];
     snprintf(edge_id, sizeof(edge_id), "%s", hm_config_str(cfg, "edge_id"));
     if (!edge_id[0])

@@ -109,6 +109,9 @@ class Stack:
                 p.wait()
             if p.stdout:
                 p.stdout.close()
+        if not os.environ.get("HM_KEEP_TEST_DIRS"):
+            import shutil
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def run(self, name, args, timeout=20, input=None):
         """Runs BIN/name to completion; returns (rc, stdout, stderr)."""
@@ -185,15 +188,20 @@ class EdgeStack(Stack):
         wait_for(lambda: self.hm_bus("--timeout", "0.5", "--retries", "0", "req", "mmi.service",
                                      "auth")[0] == 0, 15, "hm-auth registered")
 
+    def __enter__(self):
+        return self
+
     def auth_flags(self):
         return ["--data-dir", self.dir, "--jwt-secret", SECRET]
 
     def add_edge(self, edge_args=(), edge_id=None, port=None):
         port = port or free_port()
         p = self.start("hm-edge", self.bus_flags() + ["--port", str(port), "--edge-id",
-                                                      edge_id or "edge-%d" % len(self.edges)]
+                                                      edge_id or "edge-%d" % len(self.edges),
+                                                      "--bus-heartbeat-ms", "250"]
                        + list(edge_args))
-        wait_for(lambda: _port_open(port), 15, "hm-edge listening on %d" % port)
+        wait_for(lambda: "event=started" in open(p.log, errors="replace").read(), 15,
+                 "hm-edge started on %d" % port)
         self.ports.append(port)
         self.edges.append(p)
         return p

