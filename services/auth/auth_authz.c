@@ -18,7 +18,8 @@ static bool
 s_is_known(const char *action)
 {
     return action && (s_is_subscribe(action) || strcmp(action, AUTH_ACTION_MANAGE) == 0 ||
-                      strcmp(action, AUTH_ACTION_PUBLISH) == 0);
+                      strcmp(action, AUTH_ACTION_PUBLISH) == 0 ||
+                      strcmp(action, AUTH_ACTION_WRITE_THRESHOLDS) == 0);
 }
 
 auth_authz_rc_t
@@ -34,6 +35,9 @@ auth_authz_decide(auth_role_t role, const char *action, bool is_self, bool linke
         bool care_team = role == AUTH_ROLE_CAREGIVER || role == AUTH_ROLE_CLINICIAN;
         return care_team && linked ? AUTH_AUTHZ_ALLOW : AUTH_AUTHZ_DENY;
     }
+    if (strcmp(action, AUTH_ACTION_WRITE_THRESHOLDS) == 0) /* caregivers only read */
+        return is_self || (role == AUTH_ROLE_CLINICIAN && linked) ? AUTH_AUTHZ_ALLOW
+                                                                  : AUTH_AUTHZ_DENY;
     if (strcmp(action, AUTH_ACTION_MANAGE) == 0)
         return role == AUTH_ROLE_ADMIN ? AUTH_AUTHZ_ALLOW : AUTH_AUTHZ_DENY;
     /* publish */
@@ -54,7 +58,7 @@ auth_authz_check(sqlite3 *db, int64_t actor_id, const char *action, int64_t targ
         return AUTH_AUTHZ_DENY;
     bool is_self = target_id == 0 || target_id == actor_id;
     int linked = 0;
-    if (!is_self && s_is_subscribe(action)) {
+    if (!is_self && (s_is_subscribe(action) || strcmp(action, AUTH_ACTION_WRITE_THRESHOLDS) == 0)) {
         linked = auth_db_linked(db, actor_id, target_id);
         if (linked < 0)
             return AUTH_AUTHZ_ERROR;

@@ -21,6 +21,7 @@
 #define AUTH_ACTION_SUB_CHAT "subscribe:chat"
 #define AUTH_ACTION_SUB_NOTIFY "subscribe:notifications"
 #define AUTH_ACTION_MANAGE "manage"
+#define AUTH_ACTION_WRITE_THRESHOLDS "write:health_thresholds" /* self, or a linked clinician */
 #define AUTH_ACTION_PUBLISH "publish"
 
 typedef enum {

@@ -362,13 +362,18 @@ s_on_resume(edge_conn_t *c, hm_envelope_t *rep, const char *cid, int64_t ch)
     json_t *ev;
     json_array_foreach(events, i, ev)
     {
-        int64_t seq = json_integer_value(json_object_get(ev, "seq"));
+        json_t *jseq = json_object_get(ev, "seq");
+        int64_t seq = json_is_integer(jseq) ? json_integer_value(jseq) : -1;
         for (int k = 0; k < c->nsubs; k++) {
             edge_sub_t *s = &c->subs[k];
-            if (s->ch != (edge_channel_t) ch || (user && s->user != user) || seq <= s->last_seq)
+            if (s->ch != (edge_channel_t) ch || (user && s->user != user))
                 continue;
-            s->last_seq = seq;
-            edge_conn_send_json(c, json_incref(ev));
+            if (seq >= 0 && seq <= s->last_seq)
+                break; /* the live stream delivered it already */
+            if (seq >= 0)
+                s->last_seq = seq;
+            edge_conn_send_json(c, json_incref(ev)); /* no seq: a re-send, never deduped */
+            break;
         }
     }
 }
