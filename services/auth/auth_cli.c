@@ -12,6 +12,7 @@
 
 #include "auth_db.h"
 #include "auth_session.h"
+#include "hm_bus.h"
 #include "hm_db.h"
 #include "hm_log.h"
 #include "hm_mdp.h"
@@ -263,6 +264,30 @@ s_user_list(hm_config_t *cfg, int argc, char **argv)
     return rc;
 }
 
+/* How long a fresh PUB socket waits for its connection before publishing. */
+#define AUTH_CLI_PUB_SETTLE_MS 300
+
+/* Tells every edge to close the live connections of a user who was just
+ * disabled: a "disconnect" event on ctl.user.<id>. PUB drops what it sends
+ * before its connection is up, so wait a moment first and linger after. */
+static void
+s_disconnect_over_bus(hm_config_t *cfg, int64_t id)
+{
+    zsock_t *pub = hm_bus_pub_new(hm_config_str(cfg, "events_in"));
+    hm_envelope_t *ev = hm_envelope_new("disconnect");
+    if (pub && ev) {
+        char topic[HM_TOPIC_MAX];
+        snprintf(topic, sizeof topic, HM_TOPIC_CTL_USER_FMT, (long long)id);
+        ev->user_id = id;
+        hm_envelope_set_data(ev, json_pack("{s:s}", "reason", "user_disabled"));
+        zclock_sleep(AUTH_CLI_PUB_SETTLE_MS);
+        hm_bus_publish(pub, topic, ev);
+        zsock_set_linger(pub, 1000);
+    }
+    hm_envelope_destroy(&ev);
+    zsock_destroy(&pub);
+}
+
 /* user disable ID / user enable ID */
 static int
 s_user_set_active(hm_config_t *cfg, int argc, char **argv, bool active)
@@ -282,6 +307,8 @@ s_user_set_active(hm_config_t *cfg, int argc, char **argv, bool active)
     if (rc == 0)
         fprintf(stderr, "hm-auth: no user %lld\n", (long long)id);
     hm_db_close(&db);
+    if (rc == 1 && !active)
+        s_disconnect_over_bus(cfg, id);
     return rc == 1 ? 0 : 1;
 }
 

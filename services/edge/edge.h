@@ -105,6 +105,8 @@ typedef struct {
     size_t queue_max_bytes;
     int request_timeout_ms, request_deadline_ms;
     int bus_heartbeat_ms; /* Majordomo heartbeat of the edge.<id> worker */
+    int64_t cleanup_ms, recovery_ms; /* the cleanup sweep and the recovery pass */
+    int recovery_max_attempts;
     const char *origins; /* comma-separated allow-list, "" = any */
     const char *jwt_secret; /* admin tokens for management: verified through auth */
 } edge_cfg_t;
@@ -140,6 +142,7 @@ struct edge {
     lws_sorted_usec_list_t sul_drain; /* continue an unfinished drain */
     int64_t edge_beat_at;     /* next sys.edge heartbeat (mono ms) */
     int64_t beat_ms;          /* sys.edge heartbeat interval */
+    int64_t cleanup_at, recovery_at; /* next cleanup sweep / recovery pass (mono ms) */
     int port;                 /* the port we listen on */
     bool tls;                 /* the vhost serves TLS only */
     struct lws *listen_wsi;   /* adopted listen socket (SO_REUSEPORT) */
@@ -164,6 +167,7 @@ int edge_conn_send_json(edge_conn_t *c, json_t *json);
 void edge_conn_send_error(edge_conn_t *c, const char *code, const char *msg, const char *cid);
 void edge_conn_close(edge_conn_t *c, uint32_t code, const char *reason);
 void edge_conn_sweep(edge_t *e, edge_conn_t *c, int64_t now_ms);
+void edge_conn_recover(edge_t *e, edge_conn_t *c);
 json_t *edge_conn_health(edge_conn_t *c);
 const char *edge_state_name(edge_state_t st);
 

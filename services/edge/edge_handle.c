@@ -206,7 +206,7 @@ s_dispatch(edge_t *e, edge_conn_t *c, edge_msg_t *m)
         s_send_heartbeat(c, cid);
         return;
     }
-    if (c->state != EDGE_ST_AUTHENTICATED) {
+    if (c->state != EDGE_ST_AUTHENTICATED && !(c->state == EDGE_ST_ERROR && c->user_id > 0)) {
         edge_conn_send_error(c, HM_ERR_NOT_AUTHENTICATED, "authenticate first", cid);
         return;
     }
@@ -401,8 +401,17 @@ edge_conn_on_reply(edge_t *e, edge_conn_t *c, edge_req_kind_t kind, const hm_env
         s_on_resume(c, rep, cid, aux);
     } else if (kind == EDGE_REQ_FORWARD) {
         if (strcmp(rep->type, HM_MSG_ERROR) == 0) {
+            /* A service that does not answer puts the connection in ERROR
+             * until a later request succeeds (the recovery pass watches it). */
+            if (strcmp(s_err_code(rep), HM_ERR_SERVICE_UNAVAILABLE) == 0
+                && c->state == EDGE_ST_AUTHENTICATED)
+                c->state = EDGE_ST_ERROR;
             edge_conn_send_error(c, s_err_code(rep), s_err_msg(rep), cid);
             return;
+        }
+        if (c->state == EDGE_ST_ERROR) {
+            c->state = EDGE_ST_AUTHENTICATED;
+            c->recovery_attempts = 0;
         }
         json_t *j = json_pack("{s:s, s:O}", "type", rep->type, "data",
                               rep->data ? rep->data : json_object());
@@ -423,7 +432,11 @@ edge_conn_on_ctl(edge_t *e, edge_conn_t *c, hm_envelope_t *env)
                                          "reconnect"));
         edge_conn_close(c, HM_CLOSE_SERVICE_RESTART, "reconnect and resume");
     } else if (strcmp(env->type, "disconnect") == 0) {
-        edge_conn_close(c, HM_CLOSE_NORMAL, "disconnected by an administrator");
+        const char *why = json_string_value(json_object_get(env->data, "reason"));
+        if (why && strcmp(why, "user_disabled") == 0)
+            edge_conn_close(c, HM_CLOSE_FORBIDDEN, "user disabled");
+        else
+            edge_conn_close(c, HM_CLOSE_NORMAL, "disconnected by an administrator");
     } else if (strcmp(env->type, "token_revoked") == 0) {
         const char *jti = json_string_value(json_object_get(env->data, "jti"));
         if (!jti || strcmp(jti, c->jti) == 0)
@@ -444,7 +457,7 @@ edge_conn_sweep(edge_t *e, edge_conn_t *c, int64_t now)
         edge_conn_close(c, HM_CLOSE_AUTH_TIMEOUT, "authentication timeout");
         return;
     }
-    if (c->state != EDGE_ST_AUTHENTICATED)
+    if (c->state != EDGE_ST_AUTHENTICATED && c->state != EDGE_ST_ERROR)
         return;
     if (now - c->last_activity_ms >= e->cfg.idle_timeout_ms) {
         edge_conn_send_error(c, HM_ERR_IDLE_TIMEOUT, "logged off after inactivity", NULL);
@@ -467,6 +480,21 @@ edge_conn_sweep(edge_t *e, edge_conn_t *c, int64_t now)
         c->next_heartbeat_ms = now + e->cfg.heartbeat_ms;
         s_send_heartbeat(c, NULL);
     }
+}
+
+/* The recovery pass for a connection in ERROR: a heartbeat checks the
+ * socket still takes frames; after max_attempts passes without a service
+ * answering, close with 1011 so the client reconnects (and resumes). */
+void
+edge_conn_recover(edge_t *e, edge_conn_t *c)
+{
+    if (c->state != EDGE_ST_ERROR || c->close_code || c->user_id == 0)
+        return;
+    if (++c->recovery_attempts > e->cfg.recovery_max_attempts) {
+        edge_conn_close(c, HM_CLOSE_INTERNAL, "services unavailable: reconnect later");
+        return;
+    }
+    s_send_heartbeat(c, NULL);
 }
 
 json_t *

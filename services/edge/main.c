@@ -39,6 +39,12 @@ static const hm_cfg_opt_t s_opts[] = {
      "service_unavailable after this long without a reply"},
     {"bus_heartbeat_ms", HM_CFG_INT, "1000", 50, 60000,
      "Majordomo heartbeat of this edge's worker (match the broker's)"},
+    {"cleanup_ms", HM_CFG_INT, "300000", 1000, 86400000,
+     "cleanup sweep: forget idle address buckets and silent peers, log figures"},
+    {"recovery_ms", HM_CFG_INT, "60000", 100, 86400000,
+     "recovery pass over connections in ERROR (a service stopped answering)"},
+    {"recovery_max_attempts", HM_CFG_INT, "5", 1, 1000,
+     "recovery passes before an ERROR connection is closed with 1011"},
     {"edge_beat_ms", HM_CFG_INT, "5000", 100, 60000, "sys.edge heartbeat interval"},
     {"tls_cert", HM_CFG_STR, "", 0, 0, "TLS certificate (PEM): wss and https only"},
     {"tls_key", HM_CFG_STR, "", 0, 0, "TLS private key (PEM)"},
@@ -168,6 +174,24 @@ s_tick(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(e->ctx, 0, &e->sul_tick, s_tick, 100 * LWS_US_PER_MS);
 }
 
+/* The cleanup sweep: forgets per-address buckets that are full again (idle
+ * addresses) and logs the edge's figures. */
+static void
+s_cleanup(edge_t *e)
+{
+    int64_t now = hm_clock_mono_ns();
+    zlist_t *idle = zlist_new();
+    for (hm_ratelimit_t *rl = zhashx_first(e->addr_rates); rl; rl = zhashx_next(e->addr_rates))
+        if (hm_ratelimit_wait_ms(rl, now, rl->burst) == 0)
+            zlist_append(idle, (void *) zhashx_cursor(e->addr_rates));
+    for (const char *k = zlist_first(idle); k; k = zlist_next(idle))
+        zhashx_delete(e->addr_rates, k);
+    zlist_destroy(&idle);
+    hm_log_info("edge_stats", "connections=%zu topics=%zu pending=%zu addresses=%zu",
+                zhashx_size(e->conns), zhashx_size(e->topics), zhashx_size(e->pending),
+                zhashx_size(e->addr_rates));
+}
+
 static void
 s_sweep(lws_sorted_usec_list_t *sul)
 {
@@ -175,6 +199,16 @@ s_sweep(lws_sorted_usec_list_t *sul)
     int64_t now = hm_clock_wall_ms();
     for (edge_conn_t *c = zhashx_first(e->conns); c; c = zhashx_next(e->conns))
         edge_conn_sweep(e, c, now);
+    int64_t mono = hm_clock_mono_ns() / 1000000;
+    if (mono >= e->recovery_at) {
+        for (edge_conn_t *c = zhashx_first(e->conns); c; c = zhashx_next(e->conns))
+            edge_conn_recover(e, c);
+        e->recovery_at = mono + e->cfg.recovery_ms;
+    }
+    if (mono >= e->cleanup_at) {
+        s_cleanup(e);
+        e->cleanup_at = mono + e->cfg.cleanup_ms;
+    }
     if (hm_clock_mono_ns() / 1000000 >= e->edge_beat_at) {
         edge_bus_lifecycle(e, NULL, "edge_beat");
         e->edge_beat_at = hm_clock_mono_ns() / 1000000 + e->beat_ms;
@@ -204,6 +238,9 @@ s_edge_cfg(edge_t *e, hm_config_t *cfg, const char *edge_id)
         .request_timeout_ms = (int) hm_config_int(cfg, "request_timeout_ms"),
         .request_deadline_ms = (int) hm_config_int(cfg, "request_deadline_ms"),
         .bus_heartbeat_ms = (int) hm_config_int(cfg, "bus_heartbeat_ms"),
+        .cleanup_ms = hm_config_int(cfg, "cleanup_ms"),
+        .recovery_ms = hm_config_int(cfg, "recovery_ms"),
+        .recovery_max_attempts = (int) hm_config_int(cfg, "recovery_max_attempts"),
         .origins = hm_config_str(cfg, "origins"),
     };
 }
@@ -271,6 +308,8 @@ s_run(hm_config_t *cfg, const char *edge_id)
     e.beat_ms = hm_config_int(cfg, "edge_beat_ms");
     hm_log_info("started", "edge=%s port=%d tls=%s", edge_id, e.port, cert[0] ? "on" : "off");
     lws_sul_schedule(e.ctx, 0, &e.sul_tick, s_tick, 100 * LWS_US_PER_MS);
+    e.recovery_at = hm_clock_mono_ns() / 1000000 + e.cfg.recovery_ms;
+    e.cleanup_at = hm_clock_mono_ns() / 1000000 + e.cfg.cleanup_ms;
     lws_sul_schedule(e.ctx, 0, &e.sul_sweep, s_sweep, 1000 * LWS_US_PER_MS);
     while (!e.stopping && lws_service(e.ctx, 0) >= 0)
         if (zsys_interrupted)

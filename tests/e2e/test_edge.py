@@ -378,8 +378,10 @@ def test_slow_consumer():
             rc, _, err = st.hm_bus("pub", "u.%d.health" % slow_uid, "-",
                                    input="\n".join(lines) + "\n", timeout=60)
             eq(rc, 0, "publish ticks (%s)" % err)
+            # Distinct metrics: nothing of the fast client's may coalesce, so
+            # it must get every one, in order.
             fast_lines = "\n".join(json.dumps({"type": "health_update", "seq": i + 1, "data": {
-                "metric": "heart_rate", "value": i}}) for i in range(300)) + "\n"
+                "metric": "m%d" % i, "value": i}}) for i in range(300)) + "\n"
             t0 = time.monotonic()
             rc, _, _ = st.hm_bus("pub", "u.%d.health" % fast_uid, "-", input=fast_lines)
             got = 0
@@ -403,6 +405,84 @@ def hmtest_metrics(st):
     return http(st, "GET", "/metrics", st.token(st.user("Ops", "admin")))
 
 
+def test_care_team_subscription():
+    """A linked clinician follows a patient's stream; an unlinked one is
+    refused with forbidden; a caregiver of another patient too."""
+    with EdgeStack() as st:
+        pat, doc, other = st.user("Pat"), st.user("Doc", "clinician"), st.user("Eve", "clinician")
+        st.auth_cli("link", str(doc), str(pat))
+
+        async def client():
+            wd, _, _ = await login(st, st.token(doc), "/ws/combined")
+            await wd.send(json.dumps({"type": "subscribe", "subscription": "health_updates",
+                                      "user_id": pat, "correlation_id": "s1"}))
+            sub = await recv_type(wd, "subscribed")
+            eq((sub["user_id"], sub["correlation_id"]), (pat, "s1"), "subscribed to the patient")
+            st.publish("u.%d.health" % pat, {"type": "health_update", "user_id": pat, "seq": 1,
+                                              "data": {"metric": "heart_rate", "value": 88}})
+            upd = await recv_type(wd, "health_update")
+            eq((upd["user_id"], upd["data"]["value"]), (pat, 88), "clinician sees the reading")
+            we, _, _ = await login(st, st.token(other), "/ws/combined")
+            await we.send(json.dumps({"type": "subscribe", "subscription": "health_updates",
+                                      "user_id": pat, "correlation_id": "s2"}))
+            err = await recv_type(we, "error")
+            eq((err["code"], err["correlation_id"]), ("forbidden", "s2"), "unlinked refused")
+        arun(client())
+
+
+def test_disabled_user_is_disconnected():
+    with EdgeStack(edges=2) as st:
+        uid = st.user("Pat")
+        tok = st.token(uid)
+
+        async def client():
+            a, _, _ = await login(st, tok, edge=0)
+            b, _, _ = await login(st, tok, edge=1)
+            t0 = time.monotonic()
+            st.auth_cli("user", "disable", str(uid))
+            await expect_close(a, 4004, timeout=3)
+            await expect_close(b, 4004, timeout=3)
+            check(time.monotonic() - t0 < 2.0, "closed on both edges within about a second")
+        arun(client())
+
+
+def test_error_state_and_recovery_pass():
+    """A service that stops answering puts the connection in ERROR (seen in
+    its health record); a later answer brings it back; without one, the
+    recovery pass closes it with 1011 after its attempts."""
+    with EdgeStack(edge_args=["--request-timeout-ms", "100", "--request-deadline-ms", "400",
+                              "--recovery-ms", "300", "--recovery-max-attempts", "3"]) as st:
+        from test_mgmt import http
+        uid, admin = st.user("Pat"), st.token(st.user("Ada", "admin"))
+
+        async def client():
+            ws, welcome, _ = await login(st, st.token(uid), "/ws/chat")
+            cid = welcome["connection_id"]
+            await ws.send(json.dumps({"type": "chat_message", "correlation_id": "m1",
+                                      "data": {"message": "hi"}}))
+            err = await recv_until(ws, lambda m: m.get("correlation_id") == "m1")
+            eq(err["code"], "service_unavailable", "no chat service")
+            h = http(st, "GET", "/ws/connection/%s/health" % cid, admin)[1]["health"]
+            eq((h["state"], h["is_healthy"]), ("error", False), "connection in ERROR")
+            check(h["retry_count"] >= 1, "retries counted")
+            worker = st.start("hm-test-worker", st.bus_flags() + ["--service", "chat",
+                                                                  "--heartbeat-ms", "250"])
+            await asyncio.sleep(0.5)
+            await ws.send(json.dumps({"type": "chat_message", "correlation_id": "m2",
+                                      "data": {"message": "hi again"}}))
+            ack = await recv_until(ws, lambda m: m.get("correlation_id") == "m2")
+            eq(ack["type"], "ack", "the service is back")
+            h = http(st, "GET", "/ws/connection/%s/health" % cid, admin)[1]["health"]
+            eq(h["state"], "authenticated", "recovered")
+            st.kill(worker)
+            await asyncio.sleep(1.5)  # the broker drops the dead worker
+            await ws.send(json.dumps({"type": "chat_message", "correlation_id": "m3",
+                                      "data": {"message": "anyone?"}}))
+            await recv_until(ws, lambda m: m.get("correlation_id") == "m3")
+            await expect_close(ws, 1011, timeout=5)
+        arun(client())
+
+
 if __name__ == "__main__":
     import hmtest
     hmtest.main([test_seed_python_client, test_channel_endpoint_follows_without_subscribe,
@@ -413,4 +493,5 @@ if __name__ == "__main__":
                  test_user_identity_comes_from_the_token, test_heartbeat_and_idle_timeout,
                  test_per_user_limit_across_two_edges, test_max_connections_per_edge,
                  test_unknown_path_and_origin, test_revoke_closes_live_connection,
-                 test_token_expiry, test_slow_consumer])
+                 test_token_expiry, test_slow_consumer, test_care_team_subscription,
+                 test_disabled_user_is_disconnected, test_error_state_and_recovery_pass])
