@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "edge_conflate.h"
 #include "edge_frame.h"
 #include "edge_msg.h"
 #include "hm_mdp.h"
@@ -48,6 +49,7 @@ typedef struct {
     edge_channel_t ch;   /* channel it belongs to (for status and heartbeats) */
     int64_t user;        /* whose stream */
     int64_t last_seq;    /* last seq delivered on it (-1: none) */
+    edge_conflate_t *cf; /* max_rate per metric, or NULL; owned */
 } edge_sub_t;
 
 typedef struct edge_conn {
@@ -59,6 +61,7 @@ typedef struct edge_conn {
     bool authenticating;          /* auth.verify in flight */
     bool refreshing;              /* refresh_token in flight */
     bool registered;              /* in the edge's index */
+    bool conflating;              /* in the edge's list of held-back ticks */
     int64_t user_id;              /* 0 until authenticated */
     char role[16];                /* from auth */
     char jti[64];                 /* token id, for revocation */
@@ -136,6 +139,7 @@ struct edge {
     zhashx_t *http;           /* management request id -> edge_http_t* (borrowed) */
     hm_mdp_worker_t *worker;  /* this edge's "edge.<id>" service; owned */
     zhashx_t *peers;          /* edge id -> last heartbeat (mono ms, as intptr) */
+    zlist_t *conflating;      /* edge_conn_t* with held-back ticks (borrowed) */
     unsigned char *scratch;   /* LWS_PRE + EDGE_SCRATCH bytes for coalesced writes */
     lws_sorted_usec_list_t sul_tick;  /* 100 ms: pending requests, drains */
     lws_sorted_usec_list_t sul_sweep; /* 1 s: timeouts, heartbeats */
@@ -177,9 +181,12 @@ int edge_bus_start(edge_t *e, const char *events_in, const char *events_out,
 void edge_bus_stop(edge_t *e);
 void edge_bus_drain(edge_t *e);
 void edge_bus_tick(edge_t *e);
-/* Follows / unfollows a topic for c. Returns 0 or -1 (too many). */
+/* Follows / unfollows a topic for c. max_rate > 0 conflates its metric
+ * ticks to that many per second per metric. Returns 0 or -1 (too many). */
 int edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch,
-                    int64_t user);
+                    int64_t user, int max_rate);
+/* Sends held-back ticks that are due (called from the 100 ms tick). */
+void edge_bus_flush_conflated(edge_t *e);
 void edge_bus_unfollow(edge_t *e, edge_conn_t *c, int idx);
 void edge_bus_unfollow_all(edge_t *e, edge_conn_t *c);
 int64_t edge_bus_topic_seq(edge_topic_t *t);

@@ -90,6 +90,7 @@ edge_bus_start(edge_t *e, const char *events_in, const char *events_out, const c
     zhashx_set_destructor(e->topics, s_topic_free);
     e->pending = zhashx_new();
     zhashx_set_destructor(e->pending, s_pending_free);
+    e->conflating = zlist_new();
     e->sub = hm_bus_sub_new(events_out);
     e->pub = hm_bus_pub_new(events_in);
     e->mdp = hm_mdp_client_new(requests, e->cfg.request_timeout_ms, 0);
@@ -106,6 +107,7 @@ edge_bus_stop(edge_t *e)
 {
     zhashx_destroy(&e->pending);
     zhashx_destroy(&e->topics);
+    zlist_destroy(&e->conflating);
     zsock_destroy(&e->sub);
     zsock_destroy(&e->pub);
     hm_mdp_client_destroy(&e->mdp);
@@ -120,11 +122,15 @@ edge_bus_topic_seq(edge_topic_t *t)
 }
 
 int
-edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch, int64_t user)
+edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch, int64_t user,
+                int max_rate)
 {
     for (int i = 0; i < c->nsubs; i++)
-        if (strcmp(c->subs[i].topic->name, topic) == 0)
-            return 0; /* idempotent */
+        if (strcmp(c->subs[i].topic->name, topic) == 0) {
+            if (max_rate > 0 && !c->subs[i].cf) /* idempotent; may add a rate */
+                c->subs[i].cf = edge_conflate_new(max_rate);
+            return 0;
+        }
     if (c->nsubs >= EDGE_MAX_SUBS)
         return -1;
     edge_topic_t *t = zhashx_lookup(e->topics, topic);
@@ -141,7 +147,8 @@ edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch,
         t->conns = realloc(t->conns, sizeof(*t->conns) * (size_t) t->cap);
     }
     t->conns[t->n++] = c;
-    c->subs[c->nsubs++] = (edge_sub_t){.topic = t, .ch = ch, .user = user, .last_seq = -1};
+    c->subs[c->nsubs++] = (edge_sub_t){.topic = t, .ch = ch, .user = user, .last_seq = -1,
+                                       .cf = max_rate > 0 ? edge_conflate_new(max_rate) : NULL};
     return 0;
 }
 
@@ -154,6 +161,7 @@ edge_bus_unfollow(edge_t *e, edge_conn_t *c, int idx)
             t->conns[i] = t->conns[--t->n];
             break;
         }
+    edge_conflate_destroy(&c->subs[idx].cf);
     c->subs[idx] = c->subs[--c->nsubs];
     if (t->n == 0) {
         if (strcmp(t->name, HM_TOPIC_ALL_NOTIFY) != 0)
@@ -238,11 +246,43 @@ s_fanout(edge_t *e, const char *topic, hm_envelope_t *env)
                 break; /* already delivered (resume overlap) */
             if (env->seq >= 0)
                 s->last_seq = env->seq;
+            if (s->cf && !edge_conflate_admit(s->cf, f, hm_clock_mono_ns() / 1000000)) {
+                if (!c->conflating) { /* held back: the tick sends it when due */
+                    c->conflating = true;
+                    zlist_append(e->conflating, c);
+                }
+                break;
+            }
             edge_conn_send(c, f);
             break;
         }
     }
     edge_frame_unref(&f);
+}
+
+static void
+s_send_held(edge_frame_t *f, void *arg)
+{
+    edge_conn_send(arg, f);
+}
+
+void
+edge_bus_flush_conflated(edge_t *e)
+{
+    int64_t now = hm_clock_mono_ns() / 1000000;
+    edge_conn_t *c = zlist_first(e->conflating);
+    while (c) {
+        int left = 0;
+        for (int i = 0; i < c->nsubs; i++)
+            if (c->subs[i].cf)
+                left += edge_conflate_flush(c->subs[i].cf, now, s_send_held, c);
+        edge_conn_t *next = zlist_next(e->conflating);
+        if (left == 0) {
+            c->conflating = false;
+            zlist_remove(e->conflating, c);
+        }
+        c = next;
+    }
 }
 
 /* Reads events until none is waiting or the batch is done. Returns the

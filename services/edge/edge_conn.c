@@ -228,7 +228,7 @@ edge_conn_open(edge_t *e, edge_conn_t *c, struct lws *wsi, edge_endpoint_t ep)
     c->state = EDGE_ST_CONNECTED;
     char topic[HM_TOPIC_MAX];
     snprintf(topic, sizeof(topic), HM_TOPIC_CTL_CONN_FMT, c->id);
-    edge_bus_follow(e, c, topic, EDGE_CH_COUNT, 0);
+    edge_bus_follow(e, c, topic, EDGE_CH_COUNT, 0, 0);
     char ts[40];
     edge_conn_send_json(
         c, json_pack("{s:s, s:s, s:{s:s, s:I, s:s, s:s}}", "type", HM_MSG_WELCOME,
@@ -243,6 +243,10 @@ void
 edge_conn_closed(edge_t *e, edge_conn_t *c)
 {
     edge_bus_unfollow_all(e, c);
+    if (c->conflating) {
+        zlist_remove(e->conflating, c);
+        c->conflating = false;
+    }
     if (c->registered) {
         zhashx_delete(e->conns, c->id);
         c->registered = false;

@@ -101,16 +101,16 @@ s_endpoint_allows(edge_conn_t *c, edge_channel_t ch)
 /* Follows user's stream of ch and answers subscribed (cid may be NULL). */
 static void
 s_subscribe(edge_t *e, edge_conn_t *c, edge_channel_t ch, int64_t user, int64_t since,
-            const char *cid)
+            int max_rate, const char *cid)
 {
     char topic[HM_TOPIC_MAX];
     snprintf(topic, sizeof(topic), "u.%lld.%s", (long long) user, s_ch_suffix[ch]);
-    if (edge_bus_follow(e, c, topic, ch, user) != 0) {
+    if (edge_bus_follow(e, c, topic, ch, user, ch == EDGE_CH_HEALTH ? max_rate : 0) != 0) {
         edge_conn_send_error(c, HM_ERR_INVALID_SUBSCRIPTION, "too many subscriptions", cid);
         return;
     }
     if (ch == EDGE_CH_NOTIFY)
-        edge_bus_follow(e, c, HM_TOPIC_ALL_NOTIFY, EDGE_CH_COUNT, 0);
+        edge_bus_follow(e, c, HM_TOPIC_ALL_NOTIFY, EDGE_CH_COUNT, 0, 0);
     int64_t seq = -1;
     for (int i = 0; i < c->nsubs; i++)
         if (strcmp(topic, "") != 0 && c->subs[i].ch == ch && c->subs[i].user == user) {
@@ -221,14 +221,15 @@ s_dispatch(edge_t *e, edge_conn_t *c, edge_msg_t *m)
         else if (m->kind == EDGE_MSG_UNSUBSCRIBE)
             s_unsubscribe(e, c, m->channel, user, cid);
         else if (user == c->user_id)
-            s_subscribe(e, c, m->channel, user, m->since_seq, cid);
+            s_subscribe(e, c, m->channel, user, m->since_seq, m->max_rate, cid);
         else {
             char action[48];
             snprintf(action, sizeof(action), "subscribe:%s", edge_channel_name(m->channel));
             edge_bus_request(e, c, EDGE_REQ_SUBSCRIBE, HM_SVC_AUTH, HM_VERB_AUTH_AUTHORIZE,
-                             json_pack("{s:s, s:I, s:I, s:i}", "action", action,
+                             json_pack("{s:s, s:I, s:I, s:i, s:i}", "action", action,
                                        "target_user_id", (json_int_t) user, "since_seq",
-                                       (json_int_t) m->since_seq, "channel", (int) m->channel),
+                                       (json_int_t) m->since_seq, "channel", (int) m->channel,
+                                       "max_rate", m->max_rate),
                              cid, 0);
         }
     } else if (m->kind == EDGE_MSG_FORWARD) {
@@ -292,7 +293,7 @@ s_auth_ok(edge_t *e, edge_conn_t *c, hm_envelope_t *rep, const char *cid)
     c->last_activity_ms = hm_clock_wall_ms();
     char topic[HM_TOPIC_MAX];
     snprintf(topic, sizeof(topic), HM_TOPIC_CTL_USER_FMT, (long long) c->user_id);
-    edge_bus_follow(e, c, topic, EDGE_CH_COUNT, 0);
+    edge_bus_follow(e, c, topic, EDGE_CH_COUNT, 0, 0);
     json_t *j = json_pack("{s:s, s:I, s:s, s:{s:I, s:s, s:s, s:I}}", "type",
                           HM_MSG_AUTHENTICATED, "user_id", (json_int_t) c->user_id, "role",
                           c->role, "data", "user_id", (json_int_t) c->user_id, "role", c->role,
@@ -303,7 +304,7 @@ s_auth_ok(edge_t *e, edge_conn_t *c, hm_envelope_t *rep, const char *cid)
     edge_bus_lifecycle(e, c, "conn_auth");
     edge_channel_t ch = s_ep_channel[c->endpoint];
     if (ch < EDGE_CH_COUNT)
-        s_subscribe(e, c, ch, c->user_id, -1, NULL);
+        s_subscribe(e, c, ch, c->user_id, -1, 0, NULL);
 }
 
 static void
@@ -396,7 +397,8 @@ edge_conn_on_reply(edge_t *e, edge_conn_t *c, edge_req_kind_t kind, const hm_env
         json_t *d = req->data;
         s_subscribe(e, c, (edge_channel_t) json_integer_value(json_object_get(d, "channel")),
                     json_integer_value(json_object_get(d, "target_user_id")),
-                    json_integer_value(json_object_get(d, "since_seq")), cid);
+                    json_integer_value(json_object_get(d, "since_seq")),
+                    (int) json_integer_value(json_object_get(d, "max_rate")), cid);
     } else if (kind == EDGE_REQ_RESUME) {
         s_on_resume(c, rep, cid, aux);
     } else if (kind == EDGE_REQ_FORWARD) {

@@ -122,6 +122,11 @@ s_parse_subscribe(edge_msg_t *m, const char **code, char *msg, size_t msglen)
     if (s_opt_int(s_field(m->root, "since_seq"), &m->since_seq) != 0)
         return s_fail(code, msg, msglen, HM_ERR_INVALID_FIELD,
                       "'since_seq' must be a non-negative integer");
+    int64_t rate = 0;
+    if (s_opt_int(s_field(m->root, "max_rate"), &rate) != 0 || rate > 1000)
+        return s_fail(code, msg, msglen, HM_ERR_INVALID_FIELD,
+                      "'max_rate' must be an integer from 1 to 1000 (updates per second)");
+    m->max_rate = (int) rate;
     if (s_opt_int(s_field(m->root, "user_id"), &m->target_user) != 0 || m->target_user < 0)
         return s_fail(code, msg, msglen, HM_ERR_INVALID_FIELD,
                       "'user_id' must be a positive integer");

@@ -36,6 +36,7 @@ typedef struct {
     edge_channel_t channel;     /* subscribe, unsubscribe */
     int64_t since_seq;          /* subscribe: -1 when absent */
     int64_t target_user;        /* subscribe: 0 when absent (own stream) */
+    int max_rate;               /* subscribe: updates per second per metric, 0 = all */
     const char *service;        /* forward: owning service (static string) */
     const char *verb;           /* forward: request verb (static string) */
     edge_channel_t forward_ch;  /* forward: the channel the message belongs to */

@@ -166,6 +166,7 @@ s_tick(lws_sorted_usec_list_t *sul)
 {
     edge_t *e = lws_container_of(sul, edge_t, sul_tick);
     edge_bus_tick(e);
+    edge_bus_flush_conflated(e);
     edge_mgmt_poll(e);
     if (zsys_interrupted && !e->stopping) {
         e->stopping = true;

@@ -483,6 +483,38 @@ def test_error_state_and_recovery_pass():
         arun(client())
 
 
+def test_watcher_max_rate_conflates():
+    """A subscription with max_rate gets at most that many updates per second
+    per metric, and always the latest value, never a queue of stale ones."""
+    with EdgeStack() as st:
+        pat, doc = st.user("Pat"), st.user("Doc", "clinician")
+        st.auth_cli("link", str(doc), str(pat))
+
+        async def client():
+            ws, _, _ = await login(st, st.token(doc), "/ws/combined")
+            await ws.send(json.dumps({"type": "subscribe", "subscription": "health_updates",
+                                      "user_id": pat, "max_rate": 2}))
+            await recv_type(ws, "subscribed")
+            lines = "\n".join(json.dumps({"type": "health_update", "seq": i + 1, "data": {
+                "metric": "heart_rate" if i % 2 else "spo2", "value": i}}) for i in range(200))
+            rc, _, _ = st.hm_bus("pub", "u.%d.health" % pat, "-", input=lines + "\n")
+            eq(rc, 0, "published")
+            got = []
+            try:
+                while True:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), 1.5))
+                    if m["type"] == "health_update":
+                        got.append(m)
+            except asyncio.TimeoutError:
+                pass
+            hr = [m["data"]["value"] for m in got if m["data"]["metric"] == "heart_rate"]
+            sp = [m["data"]["value"] for m in got if m["data"]["metric"] == "spo2"]
+            check(1 <= len(hr) <= 4 and 1 <= len(sp) <= 4,
+                  "a few updates per metric, not 100 each: %r %r" % (hr, sp))
+            eq((hr[-1], sp[-1]), (199, 198), "the latest value of each metric arrives")
+        arun(client())
+
+
 if __name__ == "__main__":
     import hmtest
     hmtest.main([test_seed_python_client, test_channel_endpoint_follows_without_subscribe,
@@ -494,4 +526,5 @@ if __name__ == "__main__":
                  test_per_user_limit_across_two_edges, test_max_connections_per_edge,
                  test_unknown_path_and_origin, test_revoke_closes_live_connection,
                  test_token_expiry, test_slow_consumer, test_care_team_subscription,
-                 test_disabled_user_is_disconnected, test_error_state_and_recovery_pass])
+                 test_disabled_user_is_disconnected, test_error_state_and_recovery_pass,
+                 test_watcher_max_rate_conflates])
