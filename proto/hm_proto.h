@@ -92,6 +92,7 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 #define HM_VERB_HEALTH_REPLAY "health.replay"
 #define HM_VERB_CHAT_REPLAY "chat.replay"
 #define HM_VERB_HEALTH_THRESHOLD "health.threshold"
+#define HM_VERB_HEALTH_DEVICE_READING "health.device_reading" /* device gateways, bus tools */
 #define HM_VERB_CHAT_SEND "chat.send"
 #define HM_VERB_CHAT_TYPING "chat.typing"
 #define HM_VERB_CHAT_HISTORY "chat.history"
@@ -135,6 +136,7 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 #define HM_MSG_REMINDER_UPDATE "reminder_update"
 #define HM_MSG_REMINDER_DELETE "reminder_delete"
 #define HM_MSG_REMINDER_ANSWER "reminder_answer"
+#define HM_MSG_SET_THRESHOLD "set_threshold" /* -> health.threshold (SPEC 8, 9) */
 /* server -> client */
 #define HM_MSG_WELCOME "welcome"
 #define HM_MSG_AUTHENTICATED "authenticated"
@@ -188,6 +190,23 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 #define HM_ERR_AUTH_TIMEOUT "auth_timeout"
 #define HM_ERR_IDLE_TIMEOUT "idle_timeout"
 #define HM_ERR_SLOW_CONSUMER "slow_consumer"
+/* hm-health reading validation (SPEC 9) */
+#define HM_ERR_UNKNOWN_METRIC "unknown_metric"
+#define HM_ERR_INVALID_UNIT "invalid_unit"
+#define HM_ERR_OUT_OF_RANGE "out_of_range"
+#define HM_ERR_FUTURE_TIMESTAMP "future_timestamp"
+
+/* ---- hm-chat (SPEC section 10) ------------------------------------------ */
+
+#define HM_ACTION_SUBSCRIBE_CHAT "subscribe:chat" /* auth.authorize: care-team access */
+#define HM_VERB_AUTH_CARE_TEAM "auth.care_team"   /* needed from hm-auth (SPEC 10.6) */
+/* chat_message data.sender */
+#define HM_CHAT_SENDER_USER "user"              /* the conversation's owner (patient) */
+#define HM_CHAT_SENDER_CARE_TEAM "care_team"    /* a linked caregiver or clinician */
+#define HM_CHAT_SENDER_ASSISTANT "ai_assistant" /* the AI health assistant (sender_id 0) */
+/* notify.create values used by services */
+#define HM_NOTIFY_TYPE_HEALTH_ALERT "health_alert"
+#define HM_NOTIFY_PRIORITY_HIGH "high"
 
 /* ---- WebSocket close codes ---------------------------------------------- */
 

@@ -257,6 +257,31 @@ auth_db_linked(sqlite3 *db, int64_t member_id, int64_t patient_id)
     return s_exists(db, stmt, "linked");
 }
 
+json_t *
+auth_db_care_team(sqlite3 *db, int64_t patient_id)
+{
+    sqlite3_stmt *stmt = hm_db_prepare(
+        db, "SELECT u.id, u.display_name, u.role FROM care_links l JOIN users u "
+            "ON u.id = l.member_id WHERE l.patient_id = ? AND u.active = 1 ORDER BY u.id");
+    if (!stmt)
+        return NULL;
+    sqlite3_bind_int64(stmt, 1, patient_id);
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        json_array_append_new(list, json_pack("{s:I, s:s, s:s}", "id",
+                                              (json_int_t) sqlite3_column_int64(stmt, 0),
+                                              "display_name",
+                                              (const char *) sqlite3_column_text(stmt, 1),
+                                              "role", (const char *) sqlite3_column_text(stmt, 2)));
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        json_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
 int
 auth_db_revoke(sqlite3 *db, const char *jti, int64_t exp_s)
 {

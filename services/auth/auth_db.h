@@ -66,6 +66,10 @@ json_t *auth_db_user_list(sqlite3 *db);
 /* Links a care-team member to a patient (idempotent). Returns 0 or -1. */
 int auth_db_link_add(sqlite3 *db, int64_t member_id, int64_t patient_id);
 
+/* The active care-team members linked to patient_id as a JSON array of
+ * {id, display_name, role}. Caller owns. NULL on error. */
+json_t *auth_db_care_team(sqlite3 *db, int64_t patient_id);
+
 /* Whether member_id is linked to patient_id. Returns 1, 0 or -1. */
 int auth_db_linked(sqlite3 *db, int64_t member_id, int64_t patient_id);
 

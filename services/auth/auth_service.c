@@ -314,6 +314,23 @@ s_sessions(auth_service_t *self, const hm_envelope_t *req)
     return s_ack(req, list);
 }
 
+/* auth.care_team {user_id}: the patient's linked caregivers and clinicians.
+ * For services (a caller with no user) and for the patient themself. */
+static hm_envelope_t *
+s_care_team(auth_service_t *self, const hm_envelope_t *req)
+{
+    int64_t patient = 0;
+    if (s_opt_user_id(req->data, "user_id", &patient) != 0 || patient <= 0)
+        return hm_mdp_error_reply(req, HM_ERR_BAD_REQUEST, "needs data.user_id");
+    if (req->user_id != 0 && req->user_id != patient)
+        return hm_mdp_error_reply(req, HM_ERR_FORBIDDEN, "only the patient or a service");
+    json_t *members = auth_db_care_team(self->db, patient);
+    if (!members)
+        return hm_mdp_error_reply(req, HM_ERR_INTERNAL, "database error");
+    return s_ack(req, json_pack("{s:I, s:o}", "user_id", (json_int_t) patient, "members",
+                                members));
+}
+
 /* ---- auth.revoke -------------------------------------------------------- */
 
 /* Publishes token_revoked {jti} on ctl.user.<user_id>. */
@@ -374,6 +391,7 @@ static const struct {
     {HM_VERB_AUTH_SESSION_CLOSE, s_session_close},
     {HM_VERB_AUTH_REVOKE, s_revoke},
     {HM_VERB_AUTH_SESSIONS, s_sessions},
+    {HM_VERB_AUTH_CARE_TEAM, s_care_team},
 };
 
 int

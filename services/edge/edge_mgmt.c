@@ -148,7 +148,10 @@ edge_mgmt_poll(edge_t *e)
 
 /* ---- /metrics ------------------------------------------------------------ */
 
-/* Appends printf output to a growing buffer (zchunk-free, plain). */
+/* Appends printf output to a growing buffer. */
+static void s_cat(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static void
 s_cat(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {

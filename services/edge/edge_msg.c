@@ -3,7 +3,9 @@
  */
 #include "edge_msg.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hm_json.h"
@@ -87,7 +89,8 @@ s_parse_token(edge_msg_t *m, const char **code, char *msg, size_t msglen)
     return 0;
 }
 
-/* Reads an optional non-negative integer (or a decimal string) field. */
+/* Reads an optional non-negative integer field, or a string of decimal
+ * digits. Returns 0 (out untouched when absent) or -1. */
 static int
 s_opt_int(json_t *v, int64_t *out)
 {
@@ -98,9 +101,13 @@ s_opt_int(json_t *v, int64_t *out)
         return 0;
     }
     if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (*s < '0' || *s > '9')
+            return -1;
         char *end = NULL;
-        long long n = strtoll(json_string_value(v), &end, 10);
-        if (end && *end == '\0' && end != json_string_value(v) && n > 0) {
+        errno = 0;
+        long long n = strtoll(s, &end, 10);
+        if (errno == 0 && end && *end == '\0' && n >= 0) {
             *out = n;
             return 0;
         }
@@ -123,11 +130,13 @@ s_parse_subscribe(edge_msg_t *m, const char **code, char *msg, size_t msglen)
         return s_fail(code, msg, msglen, HM_ERR_INVALID_FIELD,
                       "'since_seq' must be a non-negative integer");
     int64_t rate = 0;
-    if (s_opt_int(s_field(m->root, "max_rate"), &rate) != 0 || rate > 1000)
+    if (s_opt_int(s_field(m->root, "max_rate"), &rate) != 0 || rate > 1000
+        || (s_field(m->root, "max_rate") && rate == 0))
         return s_fail(code, msg, msglen, HM_ERR_INVALID_FIELD,
                       "'max_rate' must be an integer from 1 to 1000 (updates per second)");
     m->max_rate = (int) rate;
-    if (s_opt_int(s_field(m->root, "user_id"), &m->target_user) != 0 || m->target_user < 0)
+    json_t *uid = s_field(m->root, "user_id");
+    if (s_opt_int(uid, &m->target_user) != 0 || (uid && !json_is_null(uid) && m->target_user == 0))
         return s_fail(code, msg, msglen, HM_ERR_INVALID_FIELD,
                       "'user_id' must be a positive integer");
     return 0;

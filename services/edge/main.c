@@ -119,6 +119,14 @@ s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
                                  lws_is_final_fragment(wsi) != 0, lws_frame_is_binary(wsi) != 0);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return edge_conn_writable(e, c);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* A close body of one byte cannot hold a status code (RFC 6455
+         * 5.5.1): answer 1002. lws 4.1.6 would echo an empty close. */
+        if (len == 1) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *) "bad close", 9);
+            return -1;
+        }
+        return 0;
     case LWS_CALLBACK_CLOSED:
         edge_conn_closed(e, c);
         return 0;

@@ -1,20 +1,11 @@
 /*
  * hm_ws_client.c - a small scripted WebSocket client (RFC 6455) for the
- * end-to-end tests: plain POSIX sockets, OpenSSL only for the handshake key
- * (RAND_bytes), SHA-1 and base64.
- *
- * The script comes on stdin, one command per line:
- *   send <text>          a masked text frame
- *   sendbin <hex>        a masked binary frame
- *   raw <hex>            bytes written to the socket as they are
- *   recv                 prints the next message as one line: text <payload>,
- *                        binary <hex>, close <code> <reason>, timeout or eof
- *   expect <type>        receives until a JSON text message has that "type"
- *   expect_close <code>  receives until a close frame; its code must match
- *   drain                prints every message until close or eof
- *   sleep <ms>
- *   close [code]         sends a close frame, prints the server's answer
- * Every wait has its own deadline (--timeout). Pings are answered with pongs.
+ * end-to-end tests: plain POSIX sockets; OpenSSL only for the handshake key
+ * (RAND_bytes), SHA-1 and base64. It reads a script on stdin, one command a
+ * line (see s_usage): send frames (well-formed, or raw bytes to break the
+ * protocol on purpose), print what arrives, expect message types and close
+ * codes. Every wait has its own deadline (--timeout); pings get pongs. At
+ * the end of the script the socket is closed as it is: "close" closes cleanly.
  * Exit 0 when the script completes, 1 on a failed expectation or a broken
  * connection (message on stderr), 2 on a usage or script error.
  */
@@ -23,9 +14,7 @@
 #endif
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -37,15 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define MAX_HEADERS 16             /* --header options kept */
-#define MAX_MESSAGE (16u << 20)    /* a larger frame or message fails the run */
-#define MAX_RESPONSE 16384         /* handshake response bytes */
+#define MAX_HEADERS 16          /* --header options kept */
+#define MAX_MESSAGE (16u << 20) /* a larger frame or message fails the run */
+#define MAX_RESPONSE 16384      /* handshake response bytes */
 
 static const char *s_usage =
     "usage: hm-ws-client --url ws://HOST:PORT/PATH [--origin O] [--timeout S]\n"
@@ -88,6 +76,8 @@ typedef struct {
     int timeout_ms;      /* per wait */
 } conn_t;
 
+static void s_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 /* Prints a message on stderr and exits 1. */
 static void
 s_fail(const char *fmt, ...)
@@ -107,7 +97,7 @@ s_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Polls fd for events until deadline. Returns 1 ready, 0 timeout, -1 error. */
@@ -119,7 +109,7 @@ s_wait(int fd, short events, int64_t deadline)
         if (left <= 0)
             return 0;
         struct pollfd p = {.fd = fd, .events = events};
-        int r = poll(&p, 1, (int) left);
+        int r = poll(&p, 1, (int)left);
         if (r > 0)
             return 1;
         if (r < 0 && errno != EINTR)
@@ -136,7 +126,7 @@ s_write_all(conn_t *c, const void *buf, size_t len, int64_t deadline)
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
         if (n > 0) {
             p += n;
-            len -= (size_t) n;
+            len -= (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             if (s_wait(c->fd, POLLOUT, deadline) <= 0)
                 return -1;
@@ -164,7 +154,7 @@ s_fill(conn_t *c, int64_t deadline)
     for (;;) {
         ssize_t n = recv(c->fd, c->rx + c->rxlen, c->rxcap - c->rxlen, 0);
         if (n > 0) {
-            c->rxlen += (size_t) n;
+            c->rxlen += (size_t)n;
             return 1;
         }
         if (n == 0 || (errno != EAGAIN && errno != EINTR))
@@ -203,24 +193,24 @@ s_send_frame(conn_t *c, int opcode, const void *data, size_t len)
     if (!buf)
         s_fail("out of memory");
     size_t n = 0;
-    buf[n++] = (unsigned char) (0x80 | opcode);
+    buf[n++] = (unsigned char)(0x80 | opcode);
     if (len < 126) {
-        buf[n++] = (unsigned char) (0x80 | len);
+        buf[n++] = (unsigned char)(0x80 | len);
     } else if (len <= 0xffff) {
         buf[n++] = 0x80 | 126;
-        buf[n++] = (unsigned char) (len >> 8);
-        buf[n++] = (unsigned char) len;
+        buf[n++] = (unsigned char)(len >> 8);
+        buf[n++] = (unsigned char)len;
     } else {
         buf[n++] = 0x80 | 127;
         for (int i = 7; i >= 0; i--)
-            buf[n++] = (unsigned char) ((uint64_t) len >> (8 * i));
+            buf[n++] = (unsigned char)((uint64_t)len >> (8 * i));
     }
     unsigned char *key = buf + n;
     if (RAND_bytes(key, 4) != 1)
         s_fail("RAND_bytes failed");
     n += 4;
     for (size_t i = 0; i < len; i++)
-        buf[n + i] = ((const unsigned char *) data)[i] ^ key[i % 4];
+        buf[n + i] = ((const unsigned char *)data)[i] ^ key[i % 4];
     int rc = s_write_all(c, buf, n + len, s_now_ms() + c->timeout_ms);
     free(buf);
     return rc;
@@ -230,7 +220,7 @@ s_send_frame(conn_t *c, int opcode, const void *data, size_t len)
 static int
 s_send_close(conn_t *c, unsigned code)
 {
-    unsigned char p[2] = {(unsigned char) (code >> 8), (unsigned char) code};
+    unsigned char p[2] = {(unsigned char)(code >> 8), (unsigned char)code};
     c->close_sent = true;
     return s_send_frame(c, 0x8, p, code ? 2 : 0);
 }
@@ -253,30 +243,25 @@ s_read_frame(conn_t *c, int64_t deadline, size_t *len)
         s_fail("the server set reserved bits 0x%02x (RFC 6455 5.2)", b0 & 0x70);
     if ((r = s_need(c, hdr, deadline)) <= 0)
         return r;
-    if (hdr > 2)
-        for (size_t i = 2, n2 = n = 0; i < hdr; i++, n2++)
+    if (hdr > 2) {
+        n = 0;
+        for (size_t i = 2; i < hdr; i++)
             n = n << 8 | c->rx[i];
+    }
     if (n > MAX_MESSAGE)
-        s_fail("the server sent a frame of %llu bytes", (unsigned long long) n);
+        s_fail("the server sent a frame of %llu bytes", (unsigned long long)n);
     if ((b0 & 0x08) && (n > 125 || !(b0 & 0x80)))
         s_fail("the server sent a bad control frame (RFC 6455 5.5)");
     if ((r = s_need(c, hdr + n, deadline)) <= 0)
         return r;
-    *len = (size_t) n;
-    return (int) hdr;
+    *len = (size_t)n;
+    return (int)hdr;
 }
 
-/* Appends a data frame to the message being reassembled. Returns 1 when the
- * message is complete. */
-static int
-s_append(conn_t *c, int opcode, bool fin, const unsigned char *p, size_t n)
+/* Appends n bytes to c->msg (kept NUL-terminated). */
+static void
+s_keep(conn_t *c, const unsigned char *p, size_t n)
 {
-    if (opcode != 0 && c->msgop)
-        s_fail("the server started a message inside a fragmented one");
-    if (opcode == 0 && !c->msgop)
-        s_fail("the server sent a continuation frame outside a message");
-    if (opcode)
-        c->msgop = opcode;
     if (c->msglen + n > MAX_MESSAGE)
         s_fail("the server sent a message over %u bytes", MAX_MESSAGE);
     c->msg = realloc(c->msg, c->msglen + n + 1);
@@ -285,6 +270,20 @@ s_append(conn_t *c, int opcode, bool fin, const unsigned char *p, size_t n)
     memcpy(c->msg + c->msglen, p, n);
     c->msglen += n;
     c->msg[c->msglen] = '\0';
+}
+
+/* Adds a data frame to the message being reassembled. Returns true when the
+ * message is complete. */
+static bool
+s_append(conn_t *c, int opcode, bool fin, const unsigned char *p, size_t n)
+{
+    if (opcode != 0 && c->msgop)
+        s_fail("the server started a message inside a fragmented one");
+    if (opcode == 0 && !c->msgop)
+        s_fail("the server sent a continuation frame outside a message");
+    if (opcode)
+        c->msgop = opcode;
+    s_keep(c, p, n);
     return fin;
 }
 
@@ -305,29 +304,28 @@ s_recv(conn_t *c, int64_t deadline)
         bool fin = (c->rx[0] & 0x80) != 0;
         const unsigned char *p = c->rx + hdr;
         if (op == 0x8) {
-            c->code = n >= 2 ? (unsigned) (p[0] << 8 | p[1]) : 1005;
+            c->code = n >= 2 ? (unsigned)(p[0] << 8 | p[1]) : 1005;
             c->msgop = 0;
             c->msglen = 0;
-            s_append(c, 0x8, true, n >= 2 ? p + 2 : p, n >= 2 ? n - 2 : 0);
-            c->msgop = 0;
-            s_consume(c, (size_t) hdr + n);
+            s_keep(c, p + (n >= 2 ? 2 : 0), n >= 2 ? n - 2 : 0);
+            s_consume(c, (size_t)hdr + n);
             if (!c->close_sent)
                 s_send_close(c, c->code == 1005 ? 0 : c->code); /* the peer may be gone */
             return EV_CLOSE;
         }
-        if (op == 0x9 && s_send_frame(c, 0xA, p, n) != 0)
+        if (op == 0x9 && !c->close_sent && s_send_frame(c, 0xA, p, n) != 0)
             s_fail("could not answer a ping");
         if (op == 0x0 || op == 0x1 || op == 0x2) {
             if (s_append(c, op, fin, p, n)) {
                 op = c->msgop;
                 c->msgop = 0;
-                s_consume(c, (size_t) hdr + n);
+                s_consume(c, (size_t)hdr + n);
                 return op == 0x1 ? EV_TEXT : EV_BINARY;
             }
         } else if (op != 0x9 && op != 0xA) {
             s_fail("the server sent unknown opcode 0x%x", op);
         }
-        s_consume(c, (size_t) hdr + n);
+        s_consume(c, (size_t)hdr + n);
     }
 }
 
@@ -346,7 +344,7 @@ s_print(FILE *f, const char *prefix, conn_t *c, ev_kind_t ev)
     } else if (ev == EV_CLOSE) {
         fprintf(f, "close %u", c->code);
         if (c->msglen)
-            fprintf(f, " %.*s", (int) c->msglen, (const char *) c->msg);
+            fprintf(f, " %.*s", (int)c->msglen, (const char *)c->msg);
     } else {
         fputs(ev == EV_TIMEOUT ? "timeout" : "eof", f);
     }
@@ -370,7 +368,7 @@ s_json_type(const char *s, size_t len, char *out, size_t outlen)
                 return -1;
             size_t n = i - start;
             if (depth == 1 && want_value) {
-                snprintf(out, outlen, "%.*s", (int) n, s + start);
+                snprintf(out, outlen, "%.*s", (int)n, s + start);
                 return 0;
             }
             if (depth == 1 && key_pos)
@@ -385,39 +383,29 @@ s_json_type(const char *s, size_t len, char *out, size_t outlen)
             want_value = ch == ':' && is_type;
             key_pos = ch == ',';
             is_type = false;
-        } else if (depth == 1 && !isspace((unsigned char) ch)) {
+        } else if (depth == 1 && !isspace((unsigned char)ch)) {
             want_value = false;
         }
     }
     return -1;
 }
 
-/* Decodes hex digits (whitespace between them allowed) into a new buffer.
+/* Decodes hex bytes (whitespace between bytes allowed) into a new buffer.
  * Returns it (caller frees) with *len set, or NULL on a bad digit. */
 static unsigned char *
 s_hex(const char *s, size_t *len)
 {
     unsigned char *buf = malloc(strlen(s) / 2 + 1);
     size_t n = 0;
-    int half = -1;
-    for (; buf && *s; s++) {
-        if (isspace((unsigned char) *s))
-            continue;
-        if (!isxdigit((unsigned char) *s)) {
+    while (buf && *(s += strspn(s, " \t"))) {
+        unsigned v = 0;
+        if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]) ||
+            sscanf(s, "%2x", &v) != 1) {
             free(buf);
             return NULL;
         }
-        int v = isdigit((unsigned char) *s) ? *s - '0' : tolower((unsigned char) *s) - 'a' + 10;
-        if (half < 0) {
-            half = v;
-        } else {
-            buf[n++] = (unsigned char) (half << 4 | v);
-            half = -1;
-        }
-    }
-    if (half >= 0) {
-        free(buf);
-        return NULL;
+        buf[n++] = (unsigned char)v;
+        s += 2;
     }
     *len = n;
     return buf;
@@ -429,24 +417,16 @@ s_hex(const char *s, size_t *len)
 static int
 s_parse_url(opts_t *o)
 {
-    if (!o->url || strncmp(o->url, "ws://", 5) != 0)
-        return -1;
-    const char *h = o->url + 5;
-    size_t hn = strcspn(h, ":/");
-    if (hn == 0 || hn >= sizeof(o->host))
-        return -1;
-    snprintf(o->host, sizeof(o->host), "%.*s", (int) hn, h);
-    const char *p = h + hn;
+    int n = 0, m = 0;
     snprintf(o->port, sizeof(o->port), "80");
-    if (*p == ':') {
-        size_t pn = strcspn(p + 1, "/");
-        if (pn == 0 || pn >= sizeof(o->port))
-            return -1;
-        snprintf(o->port, sizeof(o->port), "%.*s", (int) pn, p + 1);
-        p += 1 + pn;
-    }
+    if (!o->url || sscanf(o->url, "ws://%255[^:/]%n", o->host, &n) != 1)
+        return -1;
+    const char *p = o->url + n;
+    if (*p == ':' && sscanf(p, ":%7[0-9]%n", o->port, &m) != 1)
+        return -1;
+    p += m;
     snprintf(o->path, sizeof(o->path), "%s", *p ? p : "/");
-    return 0;
+    return *p && *p != '/' ? -1 : 0;
 }
 
 /* Connects a non-blocking TCP socket before the deadline. Returns it or -1. */
@@ -464,33 +444,15 @@ s_connect(const opts_t *o, int64_t deadline)
         int err = 0, one = 1;
         socklen_t elen = sizeof(err);
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0
-            && (errno != EINPROGRESS || s_wait(fd, POLLOUT, deadline) <= 0
-                || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)) {
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
+            (errno != EINPROGRESS || s_wait(fd, POLLOUT, deadline) <= 0 ||
+             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)) {
             close(fd);
             fd = -1;
         }
     }
     freeaddrinfo(res);
     return fd;
-}
-
-/* Copies the value of header name from an HTTP response into out. Returns 0
- * or -1 when absent. */
-static int
-s_header(const char *resp, const char *name, char *out, size_t outlen)
-{
-    size_t nlen = strlen(name);
-    for (const char *l = strstr(resp, "\r\n"); l && l[2]; l = strstr(l + 2, "\r\n")) {
-        const char *h = l + 2;
-        if (strncasecmp(h, name, nlen) != 0 || h[nlen] != ':')
-            continue;
-        h += nlen + 1;
-        h += strspn(h, " \t");
-        snprintf(out, outlen, "%.*s", (int) strcspn(h, " \t\r\n"), h);
-        return 0;
-    }
-    return -1;
 }
 
 /* Sends the upgrade request and checks the 101 answer and its
@@ -500,38 +462,40 @@ static void
 s_handshake(conn_t *c, const opts_t *o, int64_t deadline)
 {
     unsigned char nonce[16], digest[SHA_DIGEST_LENGTH];
-    char key[32], want[64], got[128], req[8192], seed[128];
+    char key[32], want[64], req[8192], seed[128];
     if (RAND_bytes(nonce, sizeof(nonce)) != 1)
         s_fail("RAND_bytes failed");
-    EVP_EncodeBlock((unsigned char *) key, nonce, sizeof(nonce));
+    EVP_EncodeBlock((unsigned char *)key, nonce, sizeof(nonce));
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n",
                      o->path, o->host, o->port, key);
     if (o->origin)
-        n += snprintf(req + n, sizeof(req) - (size_t) n, "Origin: %s\r\n", o->origin);
-    for (int i = 0; i < o->nheaders && n < (int) sizeof(req); i++)
-        n += snprintf(req + n, sizeof(req) - (size_t) n, "%s\r\n", o->headers[i]);
-    if (n >= (int) sizeof(req) - 3)
+        n += snprintf(req + n, sizeof(req) - (size_t)n, "Origin: %s\r\n", o->origin);
+    for (int i = 0; i < o->nheaders && n < (int)sizeof(req); i++)
+        n += snprintf(req + n, sizeof(req) - (size_t)n, "%s\r\n", o->headers[i]);
+    if (n >= (int)sizeof(req) - 3)
         s_fail("handshake request too long");
-    n += snprintf(req + n, sizeof(req) - (size_t) n, "\r\n");
-    if (s_write_all(c, req, (size_t) n, deadline) != 0)
+    n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
+    if (s_write_all(c, req, (size_t)n, deadline) != 0)
         s_fail("could not send the handshake");
     char *end = NULL;
-    while (!(end = memmem(c->rx, c->rxlen, "\r\n\r\n", 4))) {
+    while (!(end = c->rxlen ? memmem(c->rx, c->rxlen, "\r\n\r\n", 4) : NULL)) {
         if (c->rxlen > MAX_RESPONSE || s_fill(c, deadline) <= 0)
             s_fail("no complete handshake response (%zu bytes)", c->rxlen);
     }
-    size_t hlen = (size_t) (end - (char *) c->rx) + 4;
-    char *resp = strndup((char *) c->rx, hlen);
+    size_t hlen = (size_t)(end - (char *)c->rx) + 4;
+    char *resp = strndup((char *)c->rx, hlen);
     s_consume(c, hlen);
     if (strncmp(resp, "HTTP/1.1 101", 12) != 0)
-        s_fail("handshake refused: %.*s", (int) strcspn(resp, "\r\n"), resp);
+        s_fail("handshake refused: %.*s", (int)strcspn(resp, "\r\n"), resp);
     snprintf(seed, sizeof(seed), "%s%s", key, WS_GUID);
-    SHA1((unsigned char *) seed, strlen(seed), digest);
-    EVP_EncodeBlock((unsigned char *) want, digest, sizeof(digest));
-    if (s_header(resp, "Sec-WebSocket-Accept", got, sizeof(got)) != 0 || strcmp(got, want) != 0)
+    SHA1((unsigned char *)seed, strlen(seed), digest);
+    EVP_EncodeBlock((unsigned char *)want, digest, sizeof(digest));
+    const char *h = strcasestr(resp, "\r\nSec-WebSocket-Accept:");
+    h = h ? h + 23 + strspn(h + 23, " \t") : "";
+    if (strlen(want) != strcspn(h, " \t\r\n") || strncmp(h, want, strlen(want)) != 0)
         s_fail("bad Sec-WebSocket-Accept (want %s)", want);
     free(resp);
 }
@@ -539,78 +503,46 @@ s_handshake(conn_t *c, const opts_t *o, int64_t deadline)
 /* ---- script commands ------------------------------------------------------ */
 
 /* Each command returns 0 to go on, 1 for a failed expectation, 2 for a
- * script error. */
+ * script error. send, sendbin (hex) and raw (hex, opcode < 0: written as it is). */
 static int
-s_cmd_send(conn_t *c, const char *arg, bool binary)
+s_cmd_send(conn_t *c, const char *arg, int opcode)
 {
     size_t len = strlen(arg);
-    unsigned char *bytes = binary ? s_hex(arg, &len) : NULL;
-    if (binary && !bytes)
+    unsigned char *bytes = opcode != 0x1 ? s_hex(arg, &len) : NULL;
+    if (opcode != 0x1 && !bytes)
         return 2;
-    int rc = s_send_frame(c, binary ? 0x2 : 0x1, binary ? bytes : (const void *) arg, len);
+    const void *p = bytes ? (const void *)bytes : arg;
+    int rc = opcode < 0 ? s_write_all(c, p, len, s_now_ms() + c->timeout_ms)
+                        : s_send_frame(c, opcode, p, len);
     free(bytes);
     if (rc != 0)
-        s_fail("send failed: %s", strerror(errno));
+        s_fail("write failed: %s", strerror(errno));
     return 0;
 }
 
+/* expect <type> (type set), expect_close <code> (code >= 0) or drain
+ * (neither: prints everything until close or eof). */
 static int
-s_cmd_raw(conn_t *c, const char *arg)
-{
-    size_t len = 0;
-    unsigned char *bytes = s_hex(arg, &len);
-    if (!bytes)
-        return 2;
-    int rc = s_write_all(c, bytes, len, s_now_ms() + c->timeout_ms);
-    free(bytes);
-    if (rc != 0)
-        s_fail("raw write failed: %s", strerror(errno));
-    return 0;
-}
-
-/* expect <type>: receives until a text message has that type. */
-static int
-s_cmd_expect(conn_t *c, const char *type)
+s_cmd_wait(conn_t *c, const char *type, long code)
 {
     int64_t deadline = s_now_ms() + c->timeout_ms;
+    bool all = !type && code < 0;
     for (;;) {
         ev_kind_t ev = s_recv(c, deadline);
         char got[128];
-        if (ev == EV_TEXT && s_json_type((char *) c->msg, c->msglen, got, sizeof(got)) == 0
-            && strcmp(got, type) == 0) {
-            s_print(stdout, "", c, ev);
-            return 0;
-        }
-        if (ev == EV_TEXT || ev == EV_BINARY) {
-            s_print(stderr, "  skipped: ", c, ev);
+        bool data = ev == EV_TEXT || ev == EV_BINARY;
+        bool hit = type ? ev == EV_TEXT && !s_json_type((char *)c->msg, c->msglen, got, 128) &&
+                              strcmp(got, type) == 0
+                        : ev == EV_CLOSE || (all && ev == EV_EOF);
+        s_print(all || hit ? stdout : stderr, all || hit ? "" : "  got: ", c, ev);
+        if (data && !hit)
             continue;
-        }
-        s_print(stderr, "  got: ", c, ev);
-        fprintf(stderr, "hm-ws-client: expect %s: no such message (%s)\n", type,
-                ev == EV_TIMEOUT ? "timeout" : "connection closed");
-        return 1;
-    }
-}
-
-/* expect_close <code>, drain (code < 0: print everything, any close). */
-static int
-s_cmd_until_close(conn_t *c, long code)
-{
-    int64_t deadline = s_now_ms() + c->timeout_ms;
-    for (;;) {
-        ev_kind_t ev = s_recv(c, deadline);
-        if (code < 0 || ev == EV_CLOSE)
-            s_print(stdout, "", c, ev);
-        else if (ev != EV_TIMEOUT)
-            s_print(stderr, "  skipped: ", c, ev);
-        if (ev == EV_TEXT || ev == EV_BINARY)
-            continue;
-        if (ev == EV_TIMEOUT || (code >= 0 && ev == EV_EOF)) {
-            fprintf(stderr, "hm-ws-client: no close frame (%s)\n",
-                    ev == EV_TIMEOUT ? "timeout" : "dropped");
+        if (!hit) {
+            fprintf(stderr, "hm-ws-client: %s%s: %s\n", type ? "expect " : "waiting for close",
+                    type ? type : "", ev == EV_TIMEOUT ? "timeout" : "connection closed");
             return 1;
         }
-        if (code >= 0 && c->code != (unsigned) code) {
+        if (code >= 0 && c->code != (unsigned)code) {
             fprintf(stderr, "hm-ws-client: close code %u, expected %ld\n", c->code, code);
             return 1;
         }
@@ -622,7 +554,7 @@ s_cmd_until_close(conn_t *c, long code)
 static int
 s_cmd_close(conn_t *c, long code)
 {
-    if (s_send_close(c, (unsigned) code) != 0)
+    if (s_send_close(c, (unsigned)code) != 0)
         s_fail("close failed: %s", strerror(errno));
     int64_t deadline = s_now_ms() + c->timeout_ms;
     ev_kind_t ev;
@@ -656,21 +588,21 @@ s_run_line(conn_t *c, char *line)
     if (!line[0] || line[0] == '#')
         return 0;
     if (strcmp(line, "send") == 0)
-        return s_cmd_send(c, arg, false);
+        return s_cmd_send(c, arg, 0x1);
     if (strcmp(line, "sendbin") == 0)
-        return s_cmd_send(c, arg, true);
+        return s_cmd_send(c, arg, 0x2);
     if (strcmp(line, "raw") == 0)
-        return s_cmd_raw(c, arg);
+        return s_cmd_send(c, arg, -1);
     if (strcmp(line, "recv") == 0) {
         s_print(stdout, "", c, s_recv(c, s_now_ms() + c->timeout_ms));
         return 0;
     }
     if (strcmp(line, "expect") == 0 && *arg)
-        return s_cmd_expect(c, arg);
+        return s_cmd_wait(c, arg, -1);
     if (strcmp(line, "expect_close") == 0 && s_num(arg, 0, 65535, &v) == 0)
-        return s_cmd_until_close(c, v);
+        return s_cmd_wait(c, NULL, v);
     if (strcmp(line, "drain") == 0)
-        return s_cmd_until_close(c, -1);
+        return s_cmd_wait(c, NULL, -1);
     if (strcmp(line, "close") == 0 && (!*arg || s_num(arg, 0, 65535, &v) == 0))
         return s_cmd_close(c, *arg ? v : 1000);
     if (strcmp(line, "sleep") == 0 && s_num(arg, 0, 3600000, &v) == 0) {
@@ -686,7 +618,7 @@ static int
 s_options(int argc, char **argv, opts_t *o)
 {
     o->timeout_ms = 5000;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return 1;
@@ -701,13 +633,12 @@ s_options(int argc, char **argv, opts_t *o)
             double s = strtod(v, &end);
             if (end == v || *end || s <= 0 || s > 3600)
                 return 2;
-            o->timeout_ms = (int) (s * 1000);
+            o->timeout_ms = (int)(s * 1000);
         } else if (strcmp(a, "--header") == 0 && o->nheaders < MAX_HEADERS && strchr(v, ':')) {
             o->headers[o->nheaders++] = v;
         } else {
             return 2;
         }
-        i++;
     }
     return s_parse_url(o) == 0 ? 0 : 2;
 }

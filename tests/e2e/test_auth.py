@@ -407,6 +407,14 @@ def test_authorize():
         eq(ask(3, "subscribe:chat"), "forbidden", "disabled user")
         rc, rep = req(st, "auth.authorize", {"action": "subscribe:chat"})
         eq(code(rep), "bad_request", "no actor")
+        eq(ask(10, "write:health_thresholds", 1), "ok", "linked clinician sets thresholds")
+        eq(ask(11, "write:health_thresholds", 1), "forbidden", "unlinked clinician does not")
+        eq(ask(1, "write:health_thresholds"), "ok", "own thresholds")
+        # The care team of a patient, for services (no user) and the patient.
+        rc, rep = req(st, "auth.care_team", {"user_id": 1})
+        eq([m["id"] for m in rep["data"]["members"]], [10], "linked members")
+        eq(code(req(st, "auth.care_team", {"user_id": 1}, user_id=2)[1]), "forbidden",
+           "another patient may not list it")
         eq(st.stop(auth), 0, "hm-auth exits 0 on SIGTERM")
 
 
