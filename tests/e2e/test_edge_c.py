@@ -323,8 +323,37 @@ def test_fragmented_message_with_ping_between():
         eq(out[-1].split(" ")[:2], ["close", "1000"], "clean close")
 
 
+def test_peer_that_stops_answering_pings_is_closed():
+    """With --ping-s 1 the edge pings an idle connection after a second and
+    hangs up when no pong comes (this client sleeps without reading); a
+    client that answers pings (python3-websockets) stays connected."""
+    import asyncio
+    import websockets
+    import hmtest
+    with EdgeStack(edge_args=["--ping-s", "1"]) as st:
+        uid = st.user("Quiet")
+        rc, out, err = run_script(st.url("/ws/health"), [
+            "expect welcome", send({"type": "authenticate", "token": st.token(uid)}),
+            "expect authenticated", "expect subscribed", "sleep 4500", "drain"])
+        check(any(l.startswith(("eof", "close")) for l in out),
+              "the silent peer was dropped: %r (%s)" % (out[-3:], err[-300:]))
+
+        async def healthy():
+            ws = await websockets.connect(st.url("/ws/health"))
+            hmtest.OPEN.append(ws)
+            await hmtest.recv_type(ws, "welcome")
+            await ws.send(json.dumps({"type": "authenticate", "token": st.token(uid)}))
+            await hmtest.recv_type(ws, "authenticated")
+            await asyncio.sleep(4)
+            await ws.send(json.dumps({"type": "heartbeat", "correlation_id": "alive"}))
+            hb = await hmtest.recv_until(ws, lambda m: m.get("correlation_id") == "alive")
+            eq(hb["type"], "heartbeat", "a client that answers pings stays")
+        hmtest.arun(healthy())
+
+
 if __name__ == "__main__":
     hmtest.main([test_lifecycle_health, test_lifecycle_chat, test_lifecycle_notifications,
                  test_lifecycle_combined] + VIOLATION_TESTS
                 + [test_invalid_utf8_gets_error_and_stays_open,
-                   test_fragmented_message_with_ping_between])
+                   test_fragmented_message_with_ping_between,
+                   test_peer_that_stops_answering_pings_is_closed])
