@@ -111,6 +111,7 @@ typedef struct {
     int64_t cleanup_ms, recovery_ms; /* the cleanup sweep and the recovery pass */
     int recovery_max_attempts;
     const char *origins; /* comma-separated allow-list, "" = any */
+    const char *www_dir; /* the dashboard's files, "" = none */
     const char *jwt_secret; /* admin tokens for management: verified through auth */
 } edge_cfg_t;
 

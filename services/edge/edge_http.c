@@ -7,6 +7,7 @@
  *   GET    /ws/connection/{id}/health    a connection on any edge; 404 unknown
  *   POST   /ws/user/{id}/reconnect       every connection of the user, every edge
  *   DELETE /ws/connection/{id}           closes it, on whichever edge holds it
+ *   GET    /, /<file>                    the dashboard's files from --www-dir
  *
  * Everything but /healthz needs an admin token (Authorization: Bearer):
  * 401 without a valid token, 403 for another role. The token is verified
@@ -15,6 +16,7 @@
  * replied or failed. Nothing blocks the lws loop meanwhile.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "edge.h"
 #include "hm_clock.h"
@@ -207,12 +209,60 @@ edge_http_on_reply(edge_t *e, edge_http_t *h, const hm_envelope_t *req, hm_envel
     (void) req;
 }
 
+/* The content type for a file name. */
+static const char *
+s_mime(const char *path)
+{
+    static const struct {
+        const char *ext, *mime;
+    } types[] = {{".html", "text/html; charset=utf-8"}, {".js", "text/javascript"},
+                 {".css", "text/css"},                  {".png", "image/png"},
+                 {".svg", "image/svg+xml"},             {".json", "application/json"},
+                 {".ico", "image/x-icon"},              {".txt", "text/plain"}};
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].mime;
+    return NULL;
+}
+
+/* Serves a static file from the www dir for GET path. Returns 1 when it
+ * took the request (served or answered 404), 0 when the path is not a
+ * static one. *rc is what the callback should return. */
+static int
+s_static(edge_t *e, struct lws *wsi, edge_http_t *h, const char *path, int *rc)
+{
+    if (!e->cfg.www_dir || !e->cfg.www_dir[0] || lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0
+        || strncmp(path, "/ws/", 4) == 0 || strcmp(path, "/metrics") == 0)
+        return 0;
+    const char *name = strcmp(path, "/") == 0 ? "/index.html" : path;
+    /* Only plain names below the www dir: letters, digits, '-', '_', '.', '/'; no "..". */
+    bool ok = strlen(name) < 128 && !strstr(name, "..") && !strstr(name, "//");
+    for (const char *p = name; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
+             || *p == '-' || *p == '_' || *p == '.' || *p == '/';
+    const char *mime = ok ? s_mime(name) : NULL;
+    char full[1024];
+    snprintf(full, sizeof(full), "%s%s", e->cfg.www_dir, name);
+    if (!mime || access(full, R_OK) != 0) {
+        s_error(h, 404, HM_ERR_NOT_FOUND, "no such file");
+        *rc = 0;
+        return 1;
+    }
+    int n = lws_serve_http_file(wsi, full, mime, NULL, 0);
+    *rc = n < 0 || (n > 0 && lws_http_transaction_completed(wsi)) ? -1 : 0;
+    return 1;
+}
+
 /* Starts a management request: checks the route and the bearer token. */
 static int
 s_begin(edge_t *e, struct lws *wsi, edge_http_t *h, const char *path)
 {
     memset(h, 0, sizeof(*h));
     h->wsi = wsi;
+    int rc = 0;
+    if (s_static(e, wsi, h, path, &rc))
+        return rc;
     if (s_route(wsi, path, h) != 0) {
         s_error(h, 404, HM_ERR_NOT_FOUND, "no such endpoint");
         return 0;

@@ -48,6 +48,7 @@ static const hm_cfg_opt_t s_opts[] = {
     {"edge_beat_ms", HM_CFG_INT, "5000", 100, 60000, "sys.edge heartbeat interval"},
     {"tls_cert", HM_CFG_STR, "", 0, 0, "TLS certificate (PEM): wss and https only"},
     {"tls_key", HM_CFG_STR, "", 0, 0, "TLS private key (PEM)"},
+    {"www_dir", HM_CFG_STR, "", 0, 0, "serve the dashboard's files from this folder at /"},
     {"origins", HM_CFG_STR, "", 0, 0, "comma-separated Origin allow-list (empty: any)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
@@ -251,6 +252,7 @@ s_edge_cfg(edge_t *e, hm_config_t *cfg, const char *edge_id)
         .recovery_ms = hm_config_int(cfg, "recovery_ms"),
         .recovery_max_attempts = (int) hm_config_int(cfg, "recovery_max_attempts"),
         .origins = hm_config_str(cfg, "origins"),
+        .www_dir = hm_config_str(cfg, "www_dir"),
     };
 }
 
