@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""docker/: no Docker engine runs here, so check what can be checked: the
+compose file parses, runs every service binary the build produces, passes
+the broker's endpoints by environment and gives every stateful service its
+own volume; the Dockerfile's runtime stage installs every shared library
+package those binaries load (found with objdump and dpkg from the real
+binaries)."""
+import os
+import re
+import subprocess
+
+import yaml
+
+import hmtest
+from hmtest import BIN, SRC, check, eq
+
+# Built binaries that are tools, not services.
+TOOLS = {"hm-bus", "hm-bench", "hm-test-worker", "hm-ws-client", "hm-device-sim"}
+STATEFUL = {"hm-auth", "hm-health", "hm-chat", "hm-notify", "hm-scheduler"}
+
+
+def services():
+    return sorted(f for f in os.listdir(BIN) if f.startswith("hm-") and f not in TOOLS)
+
+
+def compose():
+    with open(os.path.join(SRC, "docker", "compose.yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def test_compose_runs_every_service():
+    doc = compose()
+    commands = {svc["command"][0]: (name, svc) for name, svc in doc["services"].items()}
+    for binary in services():
+        check(binary in commands, "compose runs %s" % binary)
+        name, svc = commands[binary]
+        if binary != "hm-broker":
+            env = svc.get("environment", {})
+            for key in ("HM_EVENTS_IN", "HM_EVENTS_OUT", "HM_REQUESTS"):
+                check(str(env.get(key, "")).startswith("tcp://broker:"),
+                      "%s gets %s by environment" % (name, key))
+        if binary in STATEFUL:
+            vols = svc.get("volumes", [])
+            check(any(v.endswith(":/data") for v in vols), "%s has a data volume" % name)
+            check("/data" in svc["command"], "%s keeps its data on the volume" % name)
+    volumes = [v.split(":")[0] for s in doc["services"].values() for v in s.get("volumes", [])]
+    eq(len(volumes), len(set(volumes)), "one volume per service")
+
+
+def runtime_packages():
+    with open(os.path.join(SRC, "docker", "Dockerfile")) as f:
+        text = f.read()
+    runtime = text[text.rindex("FROM "):]
+    m = re.search(r"apt-get install -y --no-install-recommends(.*?)&&", runtime, re.S)
+    return set(m.group(1).replace("\\", " ").split())
+
+
+def needed_packages(binary):
+    out = subprocess.run(["objdump", "-p", os.path.join(BIN, binary)], capture_output=True,
+                         text=True, check=True).stdout
+    pkgs = set()
+    for lib in re.findall(r"NEEDED\s+(\S+)", out):
+        r = subprocess.run(["dpkg", "-S", "*/" + lib], capture_output=True, text=True)
+        check(r.returncode == 0, "dpkg knows %s" % lib)
+        pkgs.add(r.stdout.split(":")[0].strip())
+    return pkgs - {"libc6", "libgcc-s1"}
+
+
+def test_dockerfile_runtime_has_every_library():
+    have = runtime_packages()
+    for binary in services():
+        missing = needed_packages(binary) - have
+        eq(missing, set(), "runtime packages missing for %s" % binary)
+
+
+if __name__ == "__main__":
+    hmtest.main([test_compose_runs_every_service, test_dockerfile_runtime_has_every_library])
