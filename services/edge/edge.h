@@ -86,9 +86,12 @@ typedef struct edge_conn {
     size_t rxlen, rxcap;
     bool rx_binary;               /* the message being received is binary */
     bool rx_discard;              /* over max_frame: dropping it, then closing */
-    /* held while authenticating: raw texts, owned */
-    char *held[EDGE_MAX_HELD];
-    size_t held_len[EDGE_MAX_HELD];
+    /* held while authenticating: raw texts (array of EDGE_MAX_HELD, allocated
+     * only when something is held), owned */
+    struct edge_held {
+        char *text;
+        size_t len;
+    } *held;
     int nheld;
     hm_ratelimit_t rate;          /* messages per second */
     int rate_strikes;             /* consecutive limited messages */

@@ -97,6 +97,7 @@ edge_bus_start(edge_t *e, const char *events_in, const char *events_out, const c
     if (!e->sub || !e->pub || !e->mdp)
         return -1;
     hm_bus_subscribe(e->sub, HM_TOPIC_ALL_NOTIFY);
+    hm_bus_subscribe(e->sub, "ctl.user.");
     e->sub_wsi = s_adopt(e, e->sub);
     e->mdp_wsi = s_adopt(e, hm_mdp_client_sock(e->mdp));
     return e->sub_wsi && e->mdp_wsi ? 0 : -1;
@@ -121,6 +122,16 @@ edge_bus_topic_seq(edge_topic_t *t)
     return t->last_seq;
 }
 
+/* Topics the edge subscribes to once at start (all.notify, and every
+ * ctl.user.<id> under the "ctl.user." prefix: control events are rare, and
+ * one subscription per user would cost every publisher on the bus a
+ * subscription entry per connected user). */
+static bool
+s_prefix_covered(const char *topic)
+{
+    return strcmp(topic, HM_TOPIC_ALL_NOTIFY) == 0 || strncmp(topic, "ctl.user.", 9) == 0;
+}
+
 int
 edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch, int64_t user,
                 int max_rate)
@@ -139,7 +150,7 @@ edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch,
         t->name = strdup(topic);
         t->last_seq = -1;
         zhashx_insert(e->topics, topic, t);
-        if (strcmp(topic, HM_TOPIC_ALL_NOTIFY) != 0)
+        if (!s_prefix_covered(topic))
             hm_bus_subscribe(e->sub, topic);
     }
     if (t->n == t->cap) {
@@ -164,7 +175,7 @@ edge_bus_unfollow(edge_t *e, edge_conn_t *c, int idx)
     edge_conflate_destroy(&c->subs[idx].cf);
     c->subs[idx] = c->subs[--c->nsubs];
     if (t->n == 0) {
-        if (strcmp(t->name, HM_TOPIC_ALL_NOTIFY) != 0)
+        if (!s_prefix_covered(t->name))
             hm_bus_unsubscribe(e->sub, t->name);
         zhashx_delete(e->topics, t->name);
     }

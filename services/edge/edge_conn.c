@@ -226,9 +226,6 @@ edge_conn_open(edge_t *e, edge_conn_t *c, struct lws *wsi, edge_endpoint_t ep)
     zhashx_insert(e->conns, c->id, c);
     c->registered = true;
     c->state = EDGE_ST_CONNECTED;
-    char topic[HM_TOPIC_MAX];
-    snprintf(topic, sizeof(topic), HM_TOPIC_CTL_CONN_FMT, c->id);
-    edge_bus_follow(e, c, topic, EDGE_CH_COUNT, 0, 0);
     char ts[40];
     edge_conn_send_json(
         c, json_pack("{s:s, s:s, s:{s:s, s:I, s:s, s:s}}", "type", HM_MSG_WELCOME,
@@ -265,7 +262,9 @@ edge_conn_closed(edge_t *e, edge_conn_t *c)
     free(c->rx);
     c->rx = NULL;
     for (int i = 0; i < c->nheld; i++)
-        free(c->held[i]);
+        free(c->held[i].text);
+    free(c->held);
+    c->held = NULL;
     c->nheld = 0;
     c->state = EDGE_ST_DISCONNECTED;
     c->wsi = NULL;

@@ -20,6 +20,15 @@ static void s_handle_text(edge_t *e, edge_conn_t *c, const char *text, size_t le
 
 /* ---- receiving ---------------------------------------------------------- */
 
+/* Messages are rare next to idle time: keep no buffer between them. */
+static void
+s_rx_release(edge_conn_t *c)
+{
+    free(c->rx);
+    c->rx = NULL;
+    c->rxcap = c->rxlen = 0;
+}
+
 int
 edge_conn_receive(edge_t *e, edge_conn_t *c, const void *in, size_t len, bool first, bool final,
                   bool binary)
@@ -81,12 +90,18 @@ edge_conn_receive(edge_t *e, edge_conn_t *c, const void *in, size_t len, bool fi
                                  "too many messages before authentication completed", NULL);
             return 0;
         }
-        c->held[c->nheld] = malloc(n);
-        memcpy(c->held[c->nheld], c->rx, n);
-        c->held_len[c->nheld++] = n;
+        if (!c->held && !(c->held = calloc(EDGE_MAX_HELD, sizeof(*c->held))))
+            return -1;
+        c->held[c->nheld].text = malloc(n);
+        if (!c->held[c->nheld].text)
+            return -1;
+        memcpy(c->held[c->nheld].text, c->rx, n);
+        c->held[c->nheld++].len = n;
+        s_rx_release(c);
         return 0;
     }
     s_handle_text(e, c, (const char *) c->rx, n);
+    s_rx_release(c);
     return 0;
 }
 
@@ -257,12 +272,14 @@ s_run_held(edge_t *e, edge_conn_t *c)
 {
     int n = c->nheld;
     c->nheld = 0;
+    struct edge_held *held = c->held;
+    c->held = NULL;
     for (int i = 0; i < n; i++) {
         if (!c->close_code)
-            s_handle_text(e, c, c->held[i], c->held_len[i]);
-        free(c->held[i]);
-        c->held[i] = NULL;
+            s_handle_text(e, c, held[i].text, held[i].len);
+        free(held[i].text);
     }
+    free(held);
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -423,7 +440,7 @@ edge_conn_on_reply(edge_t *e, edge_conn_t *c, edge_req_kind_t kind, const hm_env
     }
 }
 
-/* ctl.user.<id> and ctl.conn.<id> events. */
+/* ctl.user.<id> events (revocation, disable, reconnect). */
 void
 edge_conn_on_ctl(edge_t *e, edge_conn_t *c, hm_envelope_t *env)
 {

@@ -159,7 +159,9 @@ s_listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static struct lws_protocols s_protocols[] = {
     /* the first protocol serves plain HTTP (management) */
     {"http", edge_http_callback, 0, 0, 0, NULL, 0}, /* pss size set in s_run */
-    {"hm-ws", s_ws_callback, sizeof(edge_conn_t), 512, 0, NULL, 65536},
+    /* rx 256: lws keeps this buffer per connection; larger messages arrive in
+     * fragments that edge_conn_receive reassembles up to max_frame. */
+    {"hm-ws", s_ws_callback, sizeof(edge_conn_t), 256, 0, NULL, 65536},
     {"hm-bus-fd", s_bus_callback, 0, 0, 0, NULL, 0},
     {"hm-listen", s_listen_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},

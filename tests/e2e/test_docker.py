@@ -5,6 +5,7 @@ the broker's endpoints by environment and gives every stateful service its
 own volume; the Dockerfile's runtime stage installs every shared library
 package those binaries load (found with objdump and dpkg from the real
 binaries)."""
+import functools
 import os
 import re
 import subprocess
@@ -55,14 +56,30 @@ def runtime_packages():
     return set(m.group(1).replace("\\", " ").split())
 
 
+@functools.lru_cache(maxsize=None)
+def _owner(path):
+    """The Debian package that installed a library file (merged /usr aware)."""
+    real = os.path.realpath(path)
+    for p in (path, real, "/usr" + real, real.replace("/usr/", "/", 1)):
+        r = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
+        if r.returncode == 0:
+            return r.stdout.split(":")[0].strip()
+    raise AssertionError("no package owns %s" % path)
+
+
 def needed_packages(binary):
-    out = subprocess.run(["objdump", "-p", os.path.join(BIN, binary)], capture_output=True,
-                         text=True, check=True).stdout
+    """Packages of the libraries the binary names directly (NEEDED), found
+    where the loader finds them (ldd)."""
+    path = os.path.join(BIN, binary)
+    out = subprocess.run(["objdump", "-p", path], capture_output=True, text=True,
+                         check=True).stdout
+    needed = set(re.findall(r"NEEDED\s+(\S+)", out))
+    where = dict(re.findall(r"^\s*(\S+) => (\S+)", subprocess.run(
+        ["ldd", path], capture_output=True, text=True, check=True).stdout, re.M))
     pkgs = set()
-    for lib in re.findall(r"NEEDED\s+(\S+)", out):
-        r = subprocess.run(["dpkg", "-S", "*/" + lib], capture_output=True, text=True)
-        check(r.returncode == 0, "dpkg knows %s" % lib)
-        pkgs.add(r.stdout.split(":")[0].strip())
+    for lib in needed:
+        check(lib in where, "the loader finds %s" % lib)
+        pkgs.add(_owner(where[lib]))
     return pkgs - {"libc6", "libgcc-s1"}
 
 
