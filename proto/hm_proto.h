@@ -39,6 +39,10 @@
 #define HM_TOPIC_ALL_NOTIFY "all.notify"
 #define HM_TOPIC_SYS_CONN "sys.conn"
 #define HM_TOPIC_SYS_EDGE "sys.edge"
+/* sys.conn event types (published by hm-edge, envelope user_id/conn_id/edge). */
+#define HM_EV_CONN_OPEN "conn_open"
+#define HM_EV_CONN_AUTH "conn_auth"
+#define HM_EV_CONN_CLOSE "conn_close"
 
 typedef enum {
     HM_TOPIC_INVALID = 0,
@@ -102,11 +106,14 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 #define HM_VERB_NOTIFY_PREFS_GET "notify.prefs_get"
 #define HM_VERB_NOTIFY_PREFS_SET "notify.prefs_set"
 #define HM_VERB_NOTIFY_REPLAY "notify.replay"
+#define HM_VERB_NOTIFY_MARK_READ "notify.mark_read"
 #define HM_VERB_SCHED_CREATE "scheduler.create"
 #define HM_VERB_SCHED_LIST "scheduler.list"
 #define HM_VERB_SCHED_UPDATE "scheduler.update"
 #define HM_VERB_SCHED_DELETE "scheduler.delete"
 #define HM_VERB_SCHED_ANSWER "scheduler.answer"
+#define HM_VERB_SCHED_HISTORY "scheduler.history" /* fired/missed occurrences and answers */
+#define HM_VERB_SCHED_IMPORT "scheduler.import"   /* a reminder from an iCalendar VEVENT/VTODO */
 #define HM_VERB_EDGE_STATUS "edge.status"
 #define HM_VERB_EDGE_CONN_HEALTH "edge.conn_health"
 #define HM_VERB_EDGE_DISCONNECT "edge.disconnect"
@@ -136,6 +143,8 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 #define HM_MSG_REMINDER_UPDATE "reminder_update"
 #define HM_MSG_REMINDER_DELETE "reminder_delete"
 #define HM_MSG_REMINDER_ANSWER "reminder_answer"
+#define HM_MSG_REMINDER_IMPORT "reminder_import"   /* -> scheduler.import */
+#define HM_MSG_REMINDER_HISTORY "reminder_history" /* -> scheduler.history */
 #define HM_MSG_SET_THRESHOLD "set_threshold" /* -> health.threshold (SPEC 8, 9) */
 /* server -> client */
 #define HM_MSG_WELCOME "welcome"
@@ -199,7 +208,7 @@ hm_topic_kind_t hm_topic_parse(const char *topic, int64_t *user_id, char *conn_i
 /* ---- hm-chat (SPEC section 10) ------------------------------------------ */
 
 #define HM_ACTION_SUBSCRIBE_CHAT "subscribe:chat" /* auth.authorize: care-team access */
-#define HM_VERB_AUTH_CARE_TEAM "auth.care_team"   /* needed from hm-auth (SPEC 10.6) */
+#define HM_VERB_AUTH_CARE_TEAM "auth.care_team"   /* a patient's care team (SPEC 7) */
 /* chat_message data.sender */
 #define HM_CHAT_SENDER_USER "user"              /* the conversation's owner (patient) */
 #define HM_CHAT_SENDER_CARE_TEAM "care_team"    /* a linked caregiver or clinician */
