@@ -158,6 +158,7 @@ struct edge {
 };
 
 #define EDGE_SCRATCH 65536
+#define EDGE_SLOW_CLOSE_S 30 /* a slow consumer's close may wait this long */
 
 /* ---- edge_conn.c ---- */
 int edge_conn_open(edge_t *e, edge_conn_t *c, struct lws *wsi, edge_endpoint_t ep);

@@ -79,6 +79,9 @@ edge_conn_send(edge_conn_t *c, edge_frame_t *f)
         edge_stat_error(e, HM_ERR_SLOW_CONSUMER);
         hm_log_info("slow_consumer", "conn=%s queued=%d bytes=%zu", c->id, c->qlen, c->qbytes);
         edge_conn_close(c, HM_CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume");
+        /* The close frame waits behind what the client has not read; a
+         * client that never reads again is dropped when this runs out. */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, EDGE_SLOW_CLOSE_S);
         return -1;
     }
     if (c->qlen == c->qcap && s_grow(c) != 0)
