@@ -50,7 +50,23 @@ typedef struct {
     int64_t user;        /* whose stream */
     int64_t last_seq;    /* last seq delivered on it (-1: none) */
     edge_conflate_t *cf; /* max_rate per metric, or NULL; owned */
+    struct edge_resume *resume; /* a replay in flight: live events held; owned */
 } edge_sub_t;
+
+/* While a subscription's replay (since_seq) is in flight its live events
+ * are held here, then delivered after the replayed ones, so none is dropped
+ * as "older than the last delivered" and none is doubled. */
+#define EDGE_RESUME_HOLD 512
+#define EDGE_RESUME_ROUNDS 20
+struct edge_resume {
+    int rounds;                /* replay requests made */
+    bool overflow;             /* more live events came than fit: replay again */
+    int n;                     /* held */
+    struct {
+        edge_frame_t *f;       /* owned reference */
+        int64_t seq;
+    } held[EDGE_RESUME_HOLD];
+};
 
 typedef struct edge_conn {
     struct lws *wsi;              /* borrowed */
@@ -190,6 +206,8 @@ void edge_bus_tick(edge_t *e);
  * ticks to that many per second per metric. Returns 0 or -1 (too many). */
 int edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch,
                     int64_t user, int max_rate);
+/* Frees a subscription's resume state and the frames it holds. */
+void edge_resume_free(struct edge_resume **r_p);
 /* Sends held-back ticks that are due (called from the 100 ms tick). */
 void edge_bus_flush_conflated(edge_t *e);
 void edge_bus_unfollow(edge_t *e, edge_conn_t *c, int idx);

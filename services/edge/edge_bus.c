@@ -173,6 +173,7 @@ edge_bus_unfollow(edge_t *e, edge_conn_t *c, int idx)
             break;
         }
     edge_conflate_destroy(&c->subs[idx].cf);
+    edge_resume_free(&c->subs[idx].resume);
     c->subs[idx] = c->subs[--c->nsubs];
     if (t->n == 0) {
         if (!s_prefix_covered(t->name))
@@ -186,6 +187,17 @@ edge_bus_unfollow_all(edge_t *e, edge_conn_t *c)
 {
     while (c->nsubs > 0)
         edge_bus_unfollow(e, c, c->nsubs - 1);
+}
+
+void
+edge_resume_free(struct edge_resume **r_p)
+{
+    if (!*r_p)
+        return;
+    for (int i = 0; i < (*r_p)->n; i++)
+        edge_frame_unref(&(*r_p)->held[i].f);
+    free(*r_p);
+    *r_p = NULL;
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -253,6 +265,18 @@ s_fanout(edge_t *e, const char *topic, hm_envelope_t *env)
             edge_sub_t *s = &c->subs[k];
             if (s->topic != t)
                 continue;
+            if (s->resume) { /* replay in flight: hold it for after */
+                struct edge_resume *r = s->resume;
+                if (r->n < EDGE_RESUME_HOLD && env->seq >= 0) {
+                    r->held[r->n].f = edge_frame_ref(f);
+                    r->held[r->n++].seq = env->seq;
+                } else {
+                    r->overflow = env->seq >= 0 ? true : r->overflow;
+                    if (env->seq < 0)
+                        edge_conn_send(c, f); /* no seq: nothing to order */
+                }
+                break;
+            }
             if (env->seq >= 0 && env->seq <= s->last_seq)
                 break; /* already delivered (resume overlap) */
             if (env->seq >= 0)

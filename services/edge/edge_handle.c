@@ -113,6 +113,28 @@ s_endpoint_allows(edge_conn_t *c, edge_channel_t ch)
     return c->endpoint == EDGE_EP_COMBINED || s_ep_channel[c->endpoint] == ch;
 }
 
+/* The subscription to user's stream of ch, or NULL. */
+static edge_sub_t *
+s_find_sub(edge_conn_t *c, edge_channel_t ch, int64_t user)
+{
+    for (int i = 0; i < c->nsubs; i++)
+        if (c->subs[i].ch == ch && c->subs[i].user == user)
+            return &c->subs[i];
+    return NULL;
+}
+
+/* Asks the owning service for the stream since what s delivered last. */
+static void
+s_replay(edge_t *e, edge_conn_t *c, edge_sub_t *s, const char *cid)
+{
+    s->resume->rounds++;
+    s->resume->overflow = false;
+    edge_bus_request(e, c, EDGE_REQ_RESUME, s_ch_resume_svc[s->ch], s_ch_resume_verb[s->ch],
+                     json_pack("{s:I, s:I}", "user_id", (json_int_t) s->user, "since_seq",
+                               (json_int_t) (s->last_seq < 0 ? 0 : s->last_seq)),
+                     cid, s->ch);
+}
+
 /* Follows user's stream of ch and answers subscribed (cid may be NULL). */
 static void
 s_subscribe(edge_t *e, edge_conn_t *c, edge_channel_t ch, int64_t user, int64_t since,
@@ -142,11 +164,12 @@ s_subscribe(edge_t *e, edge_conn_t *c, edge_channel_t ch, int64_t user, int64_t 
     if (cid)
         json_object_set_new(j, "correlation_id", json_string(cid));
     edge_conn_send_json(c, j);
-    if (since >= 0)
-        edge_bus_request(e, c, EDGE_REQ_RESUME, s_ch_resume_svc[ch], s_ch_resume_verb[ch],
-                         json_pack("{s:I, s:I}", "user_id", (json_int_t) user, "since_seq",
-                                   (json_int_t) since),
-                         cid, ch);
+    edge_sub_t *s = s_find_sub(c, ch, user);
+    if (since >= 0 && s && !s->resume) {
+        s->resume = calloc(1, sizeof(*s->resume));
+        if (s->resume)
+            s_replay(e, c, s, cid);
+    }
 }
 
 static void
@@ -366,34 +389,56 @@ s_on_refresh(edge_t *e, edge_conn_t *c, hm_envelope_t *rep, const char *cid)
     (void) e;
 }
 
-/* A replayed stream: deliver in seq order what the live stream has not. */
+/* Ends a replay: delivers the live events held meanwhile (those above what
+ * was delivered), or replays again when more came than could be held. */
 static void
-s_on_resume(edge_conn_t *c, hm_envelope_t *rep, const char *cid, int64_t ch)
+s_resume_finish(edge_t *e, edge_conn_t *c, edge_sub_t *s, const char *cid, bool failed)
 {
-    if (strcmp(rep->type, HM_MSG_ERROR) == 0) {
-        edge_conn_send_error(c, s_err_code(rep), s_err_msg(rep), cid);
+    struct edge_resume *r = s->resume;
+    if (!failed && r->overflow && r->rounds < EDGE_RESUME_ROUNDS) {
+        s_replay(e, c, s, cid); /* the service has them stored */
         return;
     }
-    json_t *events = json_object_get(rep->data, "events");
-    int64_t user = json_integer_value(json_object_get(rep->data, "user_id"));
+    for (int i = 0; i < r->n; i++)
+        if (r->held[i].seq > s->last_seq) {
+            s->last_seq = r->held[i].seq;
+            edge_conn_send(c, r->held[i].f);
+        }
+    edge_resume_free(&s->resume);
+}
+
+/* A replayed page: deliver in seq order what was not delivered; ask for
+ * the next page while the service says there is more. */
+static void
+s_on_resume(edge_t *e, edge_conn_t *c, const hm_envelope_t *req, hm_envelope_t *rep,
+            const char *cid, int64_t ch)
+{
+    int64_t user = json_integer_value(json_object_get(req->data, "user_id"));
+    edge_sub_t *s = s_find_sub(c, (edge_channel_t) ch, user);
+    if (!s || !s->resume)
+        return; /* unsubscribed meanwhile */
+    if (strcmp(rep->type, HM_MSG_ERROR) == 0) {
+        edge_conn_send_error(c, s_err_code(rep), s_err_msg(rep), cid);
+        s_resume_finish(e, c, s, cid, true);
+        return;
+    }
     size_t i;
     json_t *ev;
-    json_array_foreach(events, i, ev)
+    json_array_foreach(json_object_get(rep->data, "events"), i, ev)
     {
         json_t *jseq = json_object_get(ev, "seq");
         int64_t seq = json_is_integer(jseq) ? json_integer_value(jseq) : -1;
-        for (int k = 0; k < c->nsubs; k++) {
-            edge_sub_t *s = &c->subs[k];
-            if (s->ch != (edge_channel_t) ch || (user && s->user != user))
-                continue;
-            if (seq >= 0 && seq <= s->last_seq)
-                break; /* the live stream delivered it already */
-            if (seq >= 0)
-                s->last_seq = seq;
-            edge_conn_send_json(c, json_incref(ev)); /* no seq: a re-send, never deduped */
-            break;
-        }
+        if (seq >= 0 && seq <= s->last_seq)
+            continue; /* delivered already */
+        if (seq >= 0)
+            s->last_seq = seq;
+        edge_conn_send_json(c, json_incref(ev)); /* no seq: a re-send, never deduped */
     }
+    if (json_is_true(json_object_get(rep->data, "more"))
+        && s->resume->rounds < EDGE_RESUME_ROUNDS * 10)
+        s_replay(e, c, s, cid);
+    else
+        s_resume_finish(e, c, s, cid, false);
 }
 
 void
@@ -417,7 +462,7 @@ edge_conn_on_reply(edge_t *e, edge_conn_t *c, edge_req_kind_t kind, const hm_env
                     json_integer_value(json_object_get(d, "since_seq")),
                     (int) json_integer_value(json_object_get(d, "max_rate")), cid);
     } else if (kind == EDGE_REQ_RESUME) {
-        s_on_resume(c, rep, cid, aux);
+        s_on_resume(e, c, req, rep, cid, aux);
     } else if (kind == EDGE_REQ_FORWARD) {
         if (strcmp(rep->type, HM_MSG_ERROR) == 0) {
             /* A service that does not answer puts the connection in ERROR

@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""End-to-end: resume by since_seq while the stream keeps moving. With the
+real hm-health storing readings, a client that subscribes with since_seq
+while another connection keeps sending readings must receive every seq
+exactly once and in order: the replay (several pages) and the live events
+that arrive during it are merged by the edge."""
+import asyncio
+import json
+
+import hmtest
+from hmtest import EdgeStack, arun, check, eq, recv_type
+from test_edge import login
+
+
+def test_resume_while_writing():
+    with EdgeStack(edge_args=["--rate", "2000", "--burst", "2000"]) as st:
+        st.start("hm-health", st.bus_flags() + ["--data-dir", st.dir, "--heartbeat-ms", "250"])
+        hmtest.wait_for(lambda: st.hm_bus("--timeout", "0.5", "req", "mmi.service",
+                                          "health")[0] == 0, 15, "hm-health registered")
+        uid = st.user("Pat")
+        tok = st.token(uid)
+
+        async def writer(ws, start, n):
+            for i in range(start, start + n):
+                await ws.send(json.dumps({"type": "health_update", "correlation_id": "w%d" % i,
+                                          "data": {"metric": "heart_rate", "value": 60 + i % 40,
+                                                   "unit": "bpm"}}))
+                if i % 50 == 0:
+                    await asyncio.sleep(0.01)
+
+        async def reader(ws, want):
+            seqs = []
+            while len(seqs) < want:
+                m = json.loads(await asyncio.wait_for(ws.recv(), 15 * hmtest.SLOW))
+                if m.get("type") == "health_update":
+                    seqs.append(m["seq"])
+            return seqs
+
+        async def client():
+            w, _, _ = await login(st, tok, "/ws/combined")
+            await writer(w, 0, 700)  # more than one replay page (500)
+            acks = 0
+            while acks < 700:
+                m = json.loads(await asyncio.wait_for(w.recv(), 15 * hmtest.SLOW))
+                acks += m.get("type") == "ack"
+            r, _, _ = await login(st, tok, "/ws/combined")
+            more = asyncio.ensure_future(writer(w, 700, 300))  # live while resuming
+            await r.send(json.dumps({"type": "subscribe", "subscription": "health_updates",
+                                     "since_seq": 0}))
+            seqs = await reader(r, 1000)
+            await more
+            eq(seqs, list(range(1, 1001)), "every seq once, in order")
+        arun(client())
+
+
+if __name__ == "__main__":
+    hmtest.main([test_resume_while_writing])
