@@ -134,3 +134,29 @@ done:
     zmq_msg_close(&bmsg);
     return rc;
 }
+
+int
+hm_bus_drain(zsock_t *sub, int max, hm_bus_event_fn *fn, void *arg, uint64_t *garbage)
+{
+    int n = 0, dropped = 0;
+    while (n < max && (zsock_events(sub) & ZMQ_POLLIN)) {
+        char *topic = NULL;
+        hm_envelope_t *env = NULL;
+        int rc = hm_bus_recv(sub, &topic, &env);
+        if (rc == -1)
+            break;
+        n++;
+        if (rc == 0)
+            fn(arg, topic, env);
+        else
+            dropped++;
+        free(topic);
+        hm_envelope_destroy(&env);
+    }
+    if (dropped) {
+        if (garbage)
+            *garbage += (uint64_t) dropped;
+        hm_log_warn("bus_garbage", "dropped=%d", dropped);
+    }
+    return n;
+}

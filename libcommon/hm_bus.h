@@ -43,4 +43,14 @@ int hm_bus_publish(zsock_t *pub, const char *topic, const hm_envelope_t *env);
  * not decode; the message is consumed and dropped. */
 int hm_bus_recv(zsock_t *sub, char **topic, hm_envelope_t **env);
 
+/* Called for each event hm_bus_drain reads; topic and env are borrowed for
+ * the call (a handler that keeps env takes a hm_envelope_dup). */
+typedef void(hm_bus_event_fn)(void *arg, const char *topic, hm_envelope_t *env);
+
+/* Handles what is waiting on sub without blocking, at most max messages:
+ * fn(arg, ...) for each event; garbage is dropped, added to *garbage when
+ * not NULL and logged once per drain. Returns how many messages were read
+ * (max means more may be waiting). */
+int hm_bus_drain(zsock_t *sub, int max, hm_bus_event_fn *fn, void *arg, uint64_t *garbage);
+
 #endif /* HM_BUS_H */

@@ -4,6 +4,7 @@
  * bad value is reported with the layer it came from.
  */
 #include "hm_config.h"
+#include "hm_log.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -525,4 +526,22 @@ hm_config_set(hm_config_t *self, const char *name, const char *value)
         return -1;
     }
     return s_apply(self, i, value ? value : "", "hm_config_set");
+}
+
+int
+hm_config_start(hm_config_t *self, int argc, char **argv, const char *ident, int *first)
+{
+    int at = argc;
+    int rc = self ? hm_config_load(self, argc, argv, &at) : -1;
+    if (rc != 0)
+        return rc;
+    if (!first && at < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", ident, argv[at]);
+        return -1;
+    }
+    if (first)
+        *first = at;
+    int level = hm_log_level_parse(hm_config_str(self, "log_level"));
+    hm_log_init(ident, level < 0 ? HM_LOG_INFO : (hm_log_level_t) level);
+    return 0;
 }

@@ -53,6 +53,13 @@ void hm_config_destroy(hm_config_t **self_p);
  * or unreadable file (a message was printed to stderr; caller exits 2). */
 int hm_config_load(hm_config_t *self, int argc, char **argv, int *first_arg);
 
+/* What every process's main() does first: hm_config_load, then (when first
+ * is NULL) refuses positional arguments with a message naming ident, then
+ * starts logging as ident at the option log_level (info when unknown).
+ * Returns 0 to run (*first set when not NULL), 1 when --help was printed
+ * (exit 0), -1 on a bad value or argument (message printed; exit 2). */
+int hm_config_start(hm_config_t *self, int argc, char **argv, const char *ident, int *first);
+
 /* Prints the generated usage and option table to f. */
 void hm_config_print_help(hm_config_t *self, FILE *f);
 

@@ -234,3 +234,25 @@ hm_db_close(sqlite3 **db_p)
     }
     *db_p = NULL;
 }
+
+void
+hm_db_log_error(sqlite3 *db, const char *op)
+{
+    char q[256];
+    hm_log_error("db_error", "op=%s rc=%d err=%s", op, sqlite3_extended_errcode(db),
+                 hm_log_quote(sqlite3_errmsg(db), q, sizeof q));
+}
+
+int
+hm_db_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *op)
+{
+    if (!stmt)
+        return -1;
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        hm_db_log_error(db, op);
+        return -1;
+    }
+    return sqlite3_changes(db);
+}

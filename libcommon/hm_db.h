@@ -35,6 +35,14 @@ sqlite3_stmt *hm_db_prepare(sqlite3 *db, const char *sql);
 typedef int (*hm_db_tx_fn)(sqlite3 *db, void *arg);
 int hm_db_tx(sqlite3 *db, hm_db_tx_fn fn, void *arg);
 
+/* Logs a failed sqlite operation: op, the extended code and sqlite's
+ * message (never SQL parameters, so no health data). */
+void hm_db_log_error(sqlite3 *db, const char *op);
+
+/* Steps a statement that returns no rows and finalizes it (NULL-safe).
+ * Returns the number of rows changed, or -1 (logged with op). */
+int hm_db_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *op);
+
 /* The schema version (PRAGMA user_version), or -1. */
 int hm_db_user_version(sqlite3 *db);
 

@@ -92,22 +92,6 @@ auth_db_open(const char *path)
                       (int)(sizeof s_migrations / sizeof s_migrations[0]));
 }
 
-/* Steps a statement that returns no rows and finalizes it. Returns the
- * number of rows changed, or -1 (logged). */
-static int
-s_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *op)
-{
-    int rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE) {
-        char q[256];
-        hm_log_error("db_error", "op=%s rc=%d err=%s", op, sqlite3_extended_errcode(db),
-                     hm_log_quote(sqlite3_errmsg(db), q, sizeof q));
-        return -1;
-    }
-    return sqlite3_changes(db);
-}
-
 /* Steps a statement that returns at most one row; keeps it for reading.
  * Returns 1 (row), 0 (none) or -1 (logged; statement finalized). */
 static int
@@ -175,7 +159,7 @@ auth_db_user_add(sqlite3 *db, const char *display_name, const char *role, int64_
     sqlite3_bind_text(stmt, 2, display_name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(stmt, 3, role, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(stmt, 4, hm_clock_wall_ms());
-    if (s_step_done(db, stmt, "user_add") < 0)
+    if (hm_db_step_done(db, stmt, "user_add") < 0)
         return -1;
     if (out_id)
         *out_id = sqlite3_last_insert_rowid(db);
@@ -190,7 +174,7 @@ auth_db_user_set_active(sqlite3 *db, int64_t id, bool active)
         return -1;
     sqlite3_bind_int(stmt, 1, active ? 1 : 0);
     sqlite3_bind_int64(stmt, 2, id);
-    int changed = s_step_done(db, stmt, "user_set_active");
+    int changed = hm_db_step_done(db, stmt, "user_set_active");
     return changed < 0 ? -1 : changed > 0 ? 1 : 0;
 }
 
@@ -232,7 +216,7 @@ auth_db_link_add(sqlite3 *db, int64_t member_id, int64_t patient_id)
     sqlite3_bind_int64(stmt, 1, member_id);
     sqlite3_bind_int64(stmt, 2, patient_id);
     sqlite3_bind_int64(stmt, 3, hm_clock_wall_ms());
-    return s_step_done(db, stmt, "link_add") < 0 ? -1 : 0;
+    return hm_db_step_done(db, stmt, "link_add") < 0 ? -1 : 0;
 }
 
 /* Steps a bound existence query and finalizes it. Returns 1, 0 or -1. */
@@ -296,7 +280,7 @@ auth_db_revoke(sqlite3 *db, const char *jti, int64_t exp_s)
         sqlite3_bind_int64(stmt, 3, exp_s);
     else
         sqlite3_bind_null(stmt, 3);
-    return s_step_done(db, stmt, "revoke") < 0 ? -1 : 0;
+    return hm_db_step_done(db, stmt, "revoke") < 0 ? -1 : 0;
 }
 
 int
@@ -316,5 +300,5 @@ auth_db_revoked_prune(sqlite3 *db, int64_t before_s)
     if (!stmt)
         return -1;
     sqlite3_bind_int64(stmt, 1, before_s);
-    return s_step_done(db, stmt, "revoked_prune");
+    return hm_db_step_done(db, stmt, "revoked_prune");
 }

@@ -28,30 +28,6 @@ struct auth_session_t {
     bool edges_full_logged;  /* warned once that the edge table is full */
 };
 
-/* Logs a failed step. */
-static void
-s_db_error(sqlite3 *db, const char *op)
-{
-    char q[256];
-    hm_log_error("db_error", "op=%s rc=%d err=%s", op, sqlite3_extended_errcode(db),
-                 hm_log_quote(sqlite3_errmsg(db), q, sizeof q));
-}
-
-/* Steps a statement to its end and finalizes it. Returns changes or -1. */
-static int
-s_run(sqlite3 *db, sqlite3_stmt *stmt, const char *op)
-{
-    if (!stmt)
-        return -1;
-    int rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE) {
-        s_db_error(db, op);
-        return -1;
-    }
-    return sqlite3_changes(db);
-}
-
 /* Runs a query returning one integer. Returns it (0 when no row, NULL
  * reads as 0) or -1; finalizes stmt. */
 static int64_t
@@ -62,7 +38,7 @@ s_scalar(sqlite3 *db, sqlite3_stmt *stmt, const char *op)
     int rc = sqlite3_step(stmt);
     int64_t value = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        s_db_error(db, op);
+        hm_db_log_error(db, op);
         value = -1;
     }
     sqlite3_finalize(stmt);
@@ -183,7 +159,7 @@ s_refresh(sqlite3 *db, s_open_ctx_t *ctx, int64_t owner)
         sqlite3_bind_text(stmt, 3, info->edge, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(stmt, 4, info->conn_id, -1, SQLITE_TRANSIENT);
     }
-    if (s_run(db, stmt, "session_refresh") < 0)
+    if (hm_db_step_done(db, stmt, "session_refresh") < 0)
         return -1;
     ctx->result = AUTH_SESSION_REFRESHED;
     return 0;
@@ -211,7 +187,7 @@ s_insert(sqlite3 *db, s_open_ctx_t *ctx)
         sqlite3_bind_int64(stmt, 5, info->exp);
         sqlite3_bind_int64(stmt, 6, hm_clock_wall_ms());
     }
-    if (s_run(db, stmt, "session_insert") < 0)
+    if (hm_db_step_done(db, stmt, "session_insert") < 0)
         return -1;
     ctx->result = AUTH_SESSION_OPENED;
     return 0;
@@ -232,7 +208,7 @@ s_open_tx(sqlite3 *db, void *arg)
     if (rc == SQLITE_ROW)
         return s_refresh(db, ctx, owner);
     if (rc != SQLITE_DONE) {
-        s_db_error(db, "session_lookup");
+        hm_db_log_error(db, "session_lookup");
         return -1;
     }
     return s_insert(db, ctx);
@@ -266,7 +242,7 @@ auth_session_close(auth_session_t *self, const char *conn_id, int64_t *user_id)
         rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) {
-        s_db_error(self->db, "session_close");
+        hm_db_log_error(self->db, "session_close");
         return -1;
     }
     return closed;
@@ -310,7 +286,7 @@ s_release_tx(sqlite3 *db, void *arg)
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) {
-        s_db_error(db, "session_release");
+        hm_db_log_error(db, "session_release");
         return -1;
     }
     return 0;
@@ -344,7 +320,7 @@ s_meet_db_edges(auth_session_t *self, int64_t now_ms)
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) {
-        s_db_error(self->db, "session_edges");
+        hm_db_log_error(self->db, "session_edges");
         return -1;
     }
     return 0;
@@ -391,7 +367,7 @@ auth_session_users_of_jti(auth_session_t *self, const char *jti, int64_t *ids, i
         ids[n++] = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        s_db_error(self->db, "session_jti_users");
+        hm_db_log_error(self->db, "session_jti_users");
         return -1;
     }
     return n;
@@ -431,7 +407,7 @@ s_list_rows(auth_session_t *self, int64_t user_id, json_t *array)
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) {
-        s_db_error(self->db, "session_list");
+        hm_db_log_error(self->db, "session_list");
         return -1;
     }
     return 0;

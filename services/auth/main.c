@@ -170,6 +170,12 @@ s_drain_requests(hm_mdp_worker_t *worker, auth_service_t *svc)
     s_batch_answer(worker, &b, batched && auth_service_commit(svc) != 0);
 }
 
+static void
+s_on_event(void *svc, const char *topic, hm_envelope_t *ev)
+{
+    auth_service_on_event(svc, topic, ev);
+}
+
 /* Handles up to S_BATCH waiting bus events. */
 static void
 s_drain_events(zsock_t *sub, auth_service_t *svc)
@@ -177,19 +183,7 @@ s_drain_events(zsock_t *sub, auth_service_t *svc)
     if (!(zsock_events(sub) & ZMQ_POLLIN))
         return;
     bool batched = auth_service_begin(svc) == 0;
-    for (int n = 0; n < S_BATCH && (zsock_events(sub) & ZMQ_POLLIN); n++) {
-        char *topic = NULL;
-        hm_envelope_t *ev = NULL;
-        int rc = hm_bus_recv(sub, &topic, &ev);
-        if (rc == 0)
-            auth_service_on_event(svc, topic, ev);
-        else if (rc == -2)
-            hm_log_warn("bus_garbage", "dropped=1");
-        free(topic);
-        hm_envelope_destroy(&ev);
-        if (rc == -1)
-            break;
-    }
+    hm_bus_drain(sub, S_BATCH, s_on_event, svc, NULL);
     if (batched)
         auth_service_commit(svc);
 }
@@ -273,14 +267,12 @@ main(int argc, char **argv)
     int nargs = args ? s_reorder(argc, argv, args) : -1;
     hm_config_t *cfg = nargs > 0 ? hm_config_new("auth", USAGE, s_opts) : NULL;
     int first = 0;
-    int rc = cfg ? hm_config_load(cfg, nargs, args, &first) : -1;
+    int rc = hm_config_start(cfg, nargs, args, "hm-auth", &first);
     if (rc != 0) {
         hm_config_destroy(&cfg);
         free(args);
         return rc == 1 ? 0 : 2;
     }
-    int level = hm_log_level_parse(hm_config_str(cfg, "log_level"));
-    hm_log_init("hm-auth", level < 0 ? HM_LOG_INFO : (hm_log_level_t)level);
     if (first < nargs && strncmp(args[first], "-", 1) == 0) {
         fprintf(stderr, "hm-auth: unknown option %s (see --help)\n", args[first]);
         rc = 2;

@@ -74,16 +74,11 @@ int
 main(int argc, char **argv)
 {
     hm_config_t *cfg = hm_config_new("broker", "hm-broker [options]", s_opts);
-    int first = 0;
-    int rc = hm_config_load(cfg, argc, argv, &first);
-    if (rc != 0 || first != argc) {
-        if (rc == 0)
-            fprintf(stderr, "hm-broker: unexpected argument '%s' (see --help)\n", argv[first]);
+    int rc = hm_config_start(cfg, argc, argv, "hm-broker", NULL);
+    if (rc != 0) {
         hm_config_destroy(&cfg);
         return rc == 1 ? 0 : 2;
     }
-    int level = hm_log_level_parse(hm_config_str(cfg, "log_level"));
-    hm_log_init("hm-broker", level < 0 ? HM_LOG_INFO : (hm_log_level_t) level);
 
     brk_proxy_t proxy = {0};
     zsock_t *router = zsock_new(ZMQ_ROUTER);

@@ -81,18 +81,6 @@ s_log_error(sqlite3 *db, const char *op)
 }
 
 int
-chat_db_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *op)
-{
-    int rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE) {
-        s_log_error(db, op);
-        return -1;
-    }
-    return sqlite3_changes(db);
-}
-
-int
 chat_db_step_row(sqlite3 *db, sqlite3_stmt *stmt, const char *op)
 {
     int rc = sqlite3_step(stmt);
@@ -199,7 +187,7 @@ chat_db_conv_create(sqlite3 *db, const char *id, int64_t owner_id, int64_t ts)
     sqlite3_bind_int64(stmt, 2, owner_id);
     sqlite3_bind_int64(stmt, 3, ts);
     sqlite3_bind_int64(stmt, 4, ts);
-    if (chat_db_step_done(db, stmt, "conv_create") < 0)
+    if (hm_db_step_done(db, stmt, "conv_create") < 0)
         return -1;
     if (chat_db_participant_add(db, id, owner_id, CHAT_ROLE_OWNER, ts) != 0)
         return -1;
@@ -218,7 +206,7 @@ chat_db_participant_add(sqlite3 *db, const char *conv, int64_t user_id, chat_rol
     sqlite3_bind_int64(stmt, 2, user_id);
     sqlite3_bind_int(stmt, 3, (int)role);
     sqlite3_bind_int64(stmt, 4, ts);
-    return chat_db_step_done(db, stmt, "participant_add") < 0 ? -1 : 0;
+    return hm_db_step_done(db, stmt, "participant_add") < 0 ? -1 : 0;
 }
 
 int
@@ -335,7 +323,7 @@ chat_db_conv_touch(sqlite3 *db, const char *conv, int64_t seq, int64_t ts)
     sqlite3_bind_int64(stmt, 1, seq);
     sqlite3_bind_int64(stmt, 2, ts);
     sqlite3_bind_text(stmt, 3, conv, -1, SQLITE_TRANSIENT);
-    return chat_db_step_done(db, stmt, "conv_touch") == 1 ? 0 : -1;
+    return hm_db_step_done(db, stmt, "conv_touch") == 1 ? 0 : -1;
 }
 
 /* ---- chat.send idempotency ----------------------------------------------- */
@@ -368,7 +356,7 @@ chat_db_request_put(sqlite3 *db, const char *req_id, int64_t user_id, const char
     sqlite3_bind_int64(stmt, 2, user_id);
     sqlite3_bind_text(stmt, 3, msg_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(stmt, 4, ts);
-    return chat_db_step_done(db, stmt, "request_put") < 0 ? -1 : 0;
+    return hm_db_step_done(db, stmt, "request_put") < 0 ? -1 : 0;
 }
 
 int
@@ -378,7 +366,7 @@ chat_db_request_prune(sqlite3 *db, int64_t before_ms)
     if (!stmt)
         return -1;
     sqlite3_bind_int64(stmt, 1, before_ms);
-    return chat_db_step_done(db, stmt, "request_prune");
+    return hm_db_step_done(db, stmt, "request_prune");
 }
 
 /* ---- jobs and alerts ------------------------------------------------------ */
@@ -397,7 +385,7 @@ chat_db_job_put(sqlite3 *db, const char *msg_id, const char *reply_id, const cha
     sqlite3_bind_text(stmt, 3, conv, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(stmt, 4, user_id);
     sqlite3_bind_int64(stmt, 5, ts);
-    return chat_db_step_done(db, stmt, "job_put") < 0 ? -1 : 0;
+    return hm_db_step_done(db, stmt, "job_put") < 0 ? -1 : 0;
 }
 
 /* Deletes the row of table (a constant) whose message_id is msg_id. */
@@ -408,7 +396,7 @@ s_delete(sqlite3 *db, const char *sql, const char *msg_id, const char *op)
     if (!stmt)
         return -1;
     sqlite3_bind_text(stmt, 1, msg_id, -1, SQLITE_TRANSIENT);
-    return chat_db_step_done(db, stmt, op) < 0 ? -1 : 0;
+    return hm_db_step_done(db, stmt, op) < 0 ? -1 : 0;
 }
 
 int
@@ -465,7 +453,7 @@ chat_db_alert_put(sqlite3 *db, const char *msg_id, const char *conv, int64_t use
     sqlite3_bind_text(stmt, 2, conv, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(stmt, 3, user_id);
     sqlite3_bind_int64(stmt, 4, ts);
-    return chat_db_step_done(db, stmt, "alert_put") < 0 ? -1 : 0;
+    return hm_db_step_done(db, stmt, "alert_put") < 0 ? -1 : 0;
 }
 
 int

@@ -41,9 +41,6 @@ typedef struct {
  * (hm_db_close). NULL on failure (logged). */
 sqlite3 *chat_db_open(const char *path);
 
-/* Steps a statement without rows and finalizes it. Returns the rows changed
- * or -1 (logged as op). */
-int chat_db_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *op);
 
 /* Steps a statement that returns rows; keeps it. Returns 1 (row), 0 (done)
  * or -1 (logged; the caller still finalizes). */

@@ -77,7 +77,7 @@ s_inbox_add(sqlite3 *db, int64_t user_id, const char *message_id)
     sqlite3_bind_int64(stmt, 1, user_id);
     sqlite3_bind_int64(stmt, 2, seq + 1);
     sqlite3_bind_text(stmt, 3, message_id, -1, SQLITE_TRANSIENT);
-    return chat_db_step_done(db, stmt, "inbox_add") == 1 ? 0 : -1;
+    return hm_db_step_done(db, stmt, "inbox_add") == 1 ? 0 : -1;
 }
 
 /* Inserts the message row with seq. Returns 0 or -1. */
@@ -96,7 +96,7 @@ s_insert(sqlite3 *db, const chat_post_t *p, int64_t seq)
     sqlite3_bind_int64(stmt, 5, p->sender_id);
     sqlite3_bind_text(stmt, 6, p->text, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(stmt, 7, p->ts);
-    return chat_db_step_done(db, stmt, "message_insert") == 1 ? 0 : -1;
+    return hm_db_step_done(db, stmt, "message_insert") == 1 ? 0 : -1;
 }
 
 int

@@ -99,6 +99,12 @@ s_call_send(void *arg, const char *service, const hm_envelope_t *req)
 
 /* ---- the loop ------------------------------------------------------------ */
 
+static void
+s_on_event(void *svc, const char *topic, hm_envelope_t *ev)
+{
+    chat_service_on_event(svc, topic, ev);
+}
+
 /* Reads what is waiting on the three bus sockets, up to S_BATCH each. */
 static void
 s_drain(hm_mdp_worker_t *worker, zsock_t *sub, hm_mdp_client_t *client, chat_service_t *svc)
@@ -109,14 +115,7 @@ s_drain(hm_mdp_worker_t *worker, zsock_t *sub, hm_mdp_client_t *client, chat_ser
     for (int n = 0; n < S_BATCH && (rc = hm_mdp_worker_recv(worker, &req, &to)) >= 0; n++)
         if (rc == 1)
             chat_service_request(svc, &req, &to);
-    for (int n = 0; n < S_BATCH && (zsock_events(sub) & ZMQ_POLLIN); n++) {
-        char *topic = NULL;
-        hm_envelope_t *ev = NULL;
-        if (hm_bus_recv(sub, &topic, &ev) == 0)
-            chat_service_on_event(svc, topic, ev);
-        free(topic);
-        hm_envelope_destroy(&ev);
-    }
+    hm_bus_drain(sub, S_BATCH, s_on_event, svc, NULL);
     zsock_t *cs = hm_mdp_client_sock(client);
     for (int n = 0; n < S_BATCH && (zsock_events(cs) & ZMQ_POLLIN); n++) {
         char *service = NULL;
@@ -324,19 +323,11 @@ int
 main(int argc, char **argv)
 {
     hm_config_t *cfg = hm_config_new("chat", USAGE, s_opts);
-    int first = 0;
-    int rc = cfg ? hm_config_load(cfg, argc, argv, &first) : -1;
+    int rc = hm_config_start(cfg, argc, argv, "hm-chat", NULL);
     if (rc != 0) {
         hm_config_destroy(&cfg);
         return rc == 1 ? 0 : 2;
     }
-    if (first < argc) {
-        fprintf(stderr, "hm-chat: unexpected argument %s (see --help)\n", argv[first]);
-        hm_config_destroy(&cfg);
-        return 2;
-    }
-    int level = hm_log_level_parse(hm_config_str(cfg, "log_level"));
-    hm_log_init("hm-chat", level < 0 ? HM_LOG_INFO : (hm_log_level_t)level);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         hm_log_error("startup_failed", "reason=curl");
         hm_config_destroy(&cfg);

@@ -23,6 +23,7 @@ struct edge_topic {
     edge_conn_t **conns;  /* followers; borrowed */
     int n, cap;
     int64_t last_seq;     /* newest seq seen on this topic (-1: none) */
+    bool ctl;             /* ctl.user.<id>: control events, not frames */
 };
 
 typedef struct {
@@ -149,6 +150,7 @@ edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch,
         t = calloc(1, sizeof(*t));
         t->name = strdup(topic);
         t->last_seq = -1;
+        t->ctl = hm_topic_parse(topic, NULL, NULL) == HM_TOPIC_CTL_USER;
         zhashx_insert(e->topics, topic, t);
         if (!s_prefix_covered(topic))
             hm_bus_subscribe(e->sub, topic);
@@ -245,8 +247,7 @@ s_fanout(edge_t *e, const char *topic, hm_envelope_t *env)
     edge_topic_t *t = zhashx_lookup(e->topics, topic);
     if (!t || t->n == 0)
         return;
-    hm_topic_kind_t kind = hm_topic_parse(topic, NULL, NULL);
-    if (kind == HM_TOPIC_CTL_USER || kind == HM_TOPIC_CTL_CONN) {
+    if (t->ctl) { /* parsed once, when the topic was first followed */
         for (int i = t->n - 1; i >= 0; i--)
             edge_conn_on_ctl(e, t->conns[i], env);
         return;
@@ -320,31 +321,16 @@ edge_bus_flush_conflated(edge_t *e)
     }
 }
 
-/* Reads events until none is waiting or the batch is done. Returns the
- * number handled. */
-static int
-s_drain_events(edge_t *e)
+/* One event from the bus: an edge heartbeat for the peer list, then the
+ * followers of its topic. */
+static void
+s_on_event(void *arg, const char *topic, hm_envelope_t *env)
 {
-    int n = 0;
-    while (n < DRAIN_BATCH && (zsock_events(e->sub) & ZMQ_POLLIN)) {
-        char *topic = NULL;
-        hm_envelope_t *env = NULL;
-        int rc = hm_bus_recv(e->sub, &topic, &env);
-        if (rc == -1)
-            break;
-        n++;
-        if (rc == -2) {
-            e->stats.bus_garbage++;
-            continue;
-        }
-        e->stats.bus_events++;
-        if (strcmp(topic, HM_TOPIC_SYS_EDGE) == 0 && strcmp(env->type, "edge_beat") == 0)
-            edge_mgmt_on_beat(e, env);
-        s_fanout(e, topic, env);
-        free(topic);
-        hm_envelope_destroy(&env);
-    }
-    return n;
+    edge_t *e = arg;
+    e->stats.bus_events++;
+    if (strcmp(topic, HM_TOPIC_SYS_EDGE) == 0 && strcmp(env->type, "edge_beat") == 0)
+        edge_mgmt_on_beat(e, env);
+    s_fanout(e, topic, env);
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -394,7 +380,8 @@ s_drain_cb(lws_sorted_usec_list_t *sul);
 void
 edge_bus_drain(edge_t *e)
 {
-    int n = s_drain_events(e) + s_drain_replies(e);
+    int n = hm_bus_drain(e->sub, DRAIN_BATCH, s_on_event, e, &e->stats.bus_garbage)
+            + s_drain_replies(e);
     if (n >= DRAIN_BATCH)
         lws_sul_schedule(e->ctx, 0, &e->sul_drain, s_drain_cb, 1000);
 }

@@ -347,17 +347,12 @@ int
 main(int argc, char **argv)
 {
     hm_config_t *cfg = hm_config_new("edge", "hm-edge [options]", s_opts);
-    int first = 0;
-    int rc = hm_config_load(cfg, argc, argv, &first);
-    if (rc != 0 || first != argc) {
-        if (rc == 0)
-            fprintf(stderr, "hm-edge: unexpected argument '%s' (see --help)\n", argv[first]);
+    int rc = hm_config_start(cfg, argc, argv, "hm-edge", NULL);
+    if (rc != 0) {
         hm_config_destroy(&cfg);
         return rc == 1 ? 0 : 2;
     }
-    int level = hm_log_level_parse(hm_config_str(cfg, "log_level"));
-    hm_log_init("hm-edge", level < 0 ? HM_LOG_INFO : (hm_log_level_t) level);
-    lws_set_log_level(level >= HM_LOG_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
+    lws_set_log_level(hm_log_get_level() >= HM_LOG_DEBUG ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
                                             : LLL_ERR | LLL_WARN,
                       hm_log_lws_emit);
     char edge_id[HM_UUID_STRLEN];

@@ -412,19 +412,12 @@ int
 main(int argc, char **argv)
 {
     hm_config_t *cfg = hm_config_new("health", "hm-health [options]", s_opts);
-    int first = 0;
-    int rc = cfg ? hm_config_load(cfg, argc, argv, &first) : -1;
-    if (rc == 0 && first < argc) {
-        fprintf(stderr, "hm-health: unexpected argument %s (see --help)\n", argv[first]);
-        rc = -1;
-    }
+    int rc = hm_config_start(cfg, argc, argv, "hm-health", NULL);
     hlth_limits_t defaults[HLTH_CATALOG_SIZE];
     if (rc != 0 || s_read_thresholds(cfg, defaults) != 0) {
         hm_config_destroy(&cfg);
         return rc == 1 ? 0 : 2;
     }
-    int level = hm_log_level_parse(hm_config_str(cfg, "log_level"));
-    hm_log_init("hm-health", level < 0 ? HM_LOG_INFO : (hm_log_level_t)level);
     s_app_t app = {.stats_at = zclock_mono() + S_STATS_MS};
     if (s_open(&app, cfg, defaults) == 0) {
         hm_log_info("started", "requests=%s events_in=%s workers=%d batch_max=%d",

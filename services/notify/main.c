@@ -127,23 +127,17 @@ s_drain_requests(hm_mdp_worker_t **workers, int nworkers, ntf_service_t *svc)
     s_batch_answer(&b, batched && ntf_service_commit(svc) != 0);
 }
 
+static void
+s_on_event(void *svc, const char *topic, hm_envelope_t *ev)
+{
+    ntf_service_on_event(svc, topic, ev);
+}
+
 /* Handles up to S_BATCH waiting bus events. */
 static void
 s_drain_events(zsock_t *sub, ntf_service_t *svc)
 {
-    for (int n = 0; n < S_BATCH && (zsock_events(sub) & ZMQ_POLLIN); n++) {
-        char *topic = NULL;
-        hm_envelope_t *ev = NULL;
-        int rc = hm_bus_recv(sub, &topic, &ev);
-        if (rc == 0)
-            ntf_service_on_event(svc, topic, ev);
-        else if (rc == -2)
-            hm_log_warn("bus_garbage", "dropped=1");
-        free(topic);
-        hm_envelope_destroy(&ev);
-        if (rc == -1)
-            break;
-    }
+    hm_bus_drain(sub, S_BATCH, s_on_event, svc, NULL);
 }
 
 /* The sockets the loop polls. */
@@ -345,13 +339,11 @@ main(int argc, char **argv)
 {
     hm_config_t *cfg = hm_config_new("notify", USAGE, s_opts);
     int first = 0;
-    int rc = cfg ? hm_config_load(cfg, argc, argv, &first) : -1;
+    int rc = hm_config_start(cfg, argc, argv, "hm-notify", &first);
     if (rc != 0) {
         hm_config_destroy(&cfg);
         return rc == 1 ? 0 : 2;
     }
-    int level = hm_log_level_parse(hm_config_str(cfg, "log_level"));
-    hm_log_init("hm-notify", level < 0 ? HM_LOG_INFO : (hm_log_level_t)level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (first < argc && strcmp(argv[first], "bench") == 0) {
         rc = ntf_bench_run(cfg, argc - first - 1, argv + first + 1);

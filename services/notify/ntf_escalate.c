@@ -131,7 +131,7 @@ s_set_state(ntf_escalate_t *self, int64_t nid, ntf_esc_state_t state, int attemp
     if (status >= 0)
         sqlite3_bind_int(stmt, 4, status);
     sqlite3_bind_int64(stmt, 5, hm_clock_wall_ms());
-    return ntf_store_step_done(self->cfg.db, stmt, "esc_state") < 0 ? -1 : 0;
+    return hm_db_step_done(self->cfg.db, stmt, "esc_state") < 0 ? -1 : 0;
 }
 
 int
@@ -177,7 +177,7 @@ ntf_escalate_add(ntf_escalate_t *self, const ntf_row_t *row, const char *reason)
     sqlite3_bind_text(stmt, 3, reason, -1, SQLITE_STATIC);
     sqlite3_bind_int(stmt, 4, confirm ? NTF_ESC_CONFIRM : NTF_ESC_PENDING);
     sqlite3_bind_int64(stmt, 5, hm_clock_wall_ms());
-    int n = ntf_store_step_done(self->cfg.db, stmt, "esc_add");
+    int n = hm_db_step_done(self->cfg.db, stmt, "esc_add");
     if (n > 0 && !s_job(self, row->nid, row->user_id, confirm))
         return -1;
     if (n > 0)
@@ -198,7 +198,7 @@ ntf_escalate_cancel(ntf_escalate_t *self, int64_t nid)
         return -1;
     sqlite3_bind_int64(stmt, 1, hm_clock_wall_ms());
     sqlite3_bind_int64(stmt, 2, nid);
-    int n = ntf_store_step_done(self->cfg.db, stmt, "esc_cancel");
+    int n = hm_db_step_done(self->cfg.db, stmt, "esc_cancel");
     char key[24];
     s_key(nid, key, sizeof key);
     s_job_t *job = zhashx_lookup(self->jobs, key);

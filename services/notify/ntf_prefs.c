@@ -40,7 +40,7 @@ ntf_prefs_get(sqlite3 *db, int64_t user_id, ntf_prefs_t *out)
         const unsigned char *tz = sqlite3_column_text(stmt, 4);
         snprintf(out->tz, sizeof out->tz, "%s", tz ? (const char *)tz : "UTC");
     } else if (rc != SQLITE_DONE) {
-        ntf_store_db_error(db, "prefs_get");
+        hm_db_log_error(db, "prefs_get");
     }
     sqlite3_finalize(stmt);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
@@ -68,7 +68,7 @@ ntf_prefs_put(sqlite3 *db, int64_t user_id, const ntf_prefs_t *p, int64_t now_ms
     sqlite3_bind_int(stmt, 5, p->quiet_end);
     sqlite3_bind_text(stmt, 6, p->tz, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(stmt, 7, now_ms);
-    return ntf_store_step_done(db, stmt, "prefs_put") < 0 ? -1 : 0;
+    return hm_db_step_done(db, stmt, "prefs_put") < 0 ? -1 : 0;
 }
 
 /* "HH:MM" for a minute of the day into out (8 bytes). */

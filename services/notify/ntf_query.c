@@ -34,7 +34,7 @@ s_each(sqlite3 *db, sqlite3_stmt *stmt, int limit, bool *more, ntf_row_fn *fn, v
         ntf_row_clear(&row);
     }
     if (!stop && rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        ntf_store_db_error(db, op);
+        hm_db_log_error(db, op);
         n = -1;
     }
     sqlite3_finalize(stmt);
@@ -138,7 +138,7 @@ ntf_query_evict(sqlite3 *db, int64_t user_id, int max)
         return -1;
     sqlite3_bind_int64(stmt, 1, user_id);
     sqlite3_bind_int(stmt, 2, max);
-    return ntf_store_step_done(db, stmt, "evict");
+    return hm_db_step_done(db, stmt, "evict");
 }
 
 int
@@ -149,7 +149,7 @@ ntf_query_expire(sqlite3 *db, int64_t now_ms)
     if (!stmt)
         return -1;
     sqlite3_bind_int64(stmt, 1, now_ms);
-    return ntf_store_step_done(db, stmt, "expire");
+    return hm_db_step_done(db, stmt, "expire");
 }
 
 int
@@ -164,7 +164,7 @@ ntf_query_held_users(sqlite3 *db, int64_t *users, int max)
     while (n < max && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
         users[n++] = sqlite3_column_int64(stmt, 0);
     if (n < max && rc != SQLITE_DONE) {
-        ntf_store_db_error(db, "held_users");
+        hm_db_log_error(db, "held_users");
         n = -1;
     }
     sqlite3_finalize(stmt);
@@ -182,7 +182,7 @@ ntf_query_max_sent_seq(sqlite3 *db, int64_t user_id)
     sqlite3_bind_int64(stmt, 1, user_id);
     int64_t seq = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
     if (seq < 0)
-        ntf_store_db_error(db, "max_sent_seq");
+        hm_db_log_error(db, "max_sent_seq");
     sqlite3_finalize(stmt);
     return seq;
 }
@@ -196,5 +196,5 @@ ntf_query_purge(sqlite3 *db, int64_t before_ms)
     if (!stmt)
         return -1;
     sqlite3_bind_int64(stmt, 1, before_ms);
-    return ntf_store_step_done(db, stmt, "purge");
+    return hm_db_step_done(db, stmt, "purge");
 }

@@ -74,26 +74,6 @@ ntf_store_open(const char *path)
                       (int)(sizeof s_migrations / sizeof s_migrations[0]));
 }
 
-void
-ntf_store_db_error(sqlite3 *db, const char *op)
-{
-    char q[256];
-    hm_log_error("db_error", "op=%s rc=%d err=%s", op, sqlite3_extended_errcode(db),
-                 hm_log_quote(sqlite3_errmsg(db), q, sizeof q));
-}
-
-int
-ntf_store_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *op)
-{
-    int rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE) {
-        ntf_store_db_error(db, op);
-        return -1;
-    }
-    return sqlite3_changes(db);
-}
-
 /* A text column copied (caller owns), "" for NULL; NULL on ENOMEM. */
 static char *
 s_text(sqlite3_stmt *stmt, int col)
@@ -141,7 +121,7 @@ s_get_one(sqlite3 *db, sqlite3_stmt *stmt, ntf_row_t *out, const char *op)
     if (found == 1 && ntf_store_row(stmt, out) != 0)
         found = -1;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ntf_store_db_error(db, op);
+        hm_db_log_error(db, op);
     sqlite3_finalize(stmt);
     return found;
 }
@@ -197,7 +177,7 @@ s_next_seq(sqlite3 *db, int64_t user_id)
     sqlite3_bind_int64(stmt, 1, user_id);
     int64_t seq = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
     if (seq < 0)
-        ntf_store_db_error(db, "next_seq");
+        hm_db_log_error(db, "next_seq");
     sqlite3_finalize(stmt);
     return seq;
 }
@@ -270,7 +250,7 @@ ntf_store_insert(sqlite3 *db, const ntf_new_t *in, ntf_row_t *out)
     sqlite3_bind_int64(stmt, 12, in->created_at);
     s_bind_opt(stmt, 13, in->expires_at);
     s_bind_opt(stmt, 14, in->sent_at);
-    if (ntf_store_step_done(db, stmt, "insert") != 1)
+    if (hm_db_step_done(db, stmt, "insert") != 1)
         return -1;
     return s_row_of(in, sqlite3_last_insert_rowid(db), id, seq, out);
 }
@@ -285,7 +265,7 @@ s_update(sqlite3 *db, const char *sql, int64_t v, int64_t nid, const char *op)
         return -1;
     sqlite3_bind_int64(stmt, 1, v);
     sqlite3_bind_int64(stmt, 2, nid);
-    return ntf_store_step_done(db, stmt, op);
+    return hm_db_step_done(db, stmt, op);
 }
 
 int
@@ -330,7 +310,7 @@ s_receipt(sqlite3 *db, int64_t nid, int64_t user_id, int64_t now_ms, bool ack)
     sqlite3_bind_int64(stmt, 1, nid);
     sqlite3_bind_int64(stmt, 2, user_id);
     sqlite3_bind_int64(stmt, 3, now_ms);
-    int n = ntf_store_step_done(db, stmt, ack ? "receipt_ack" : "receipt_read");
+    int n = hm_db_step_done(db, stmt, ack ? "receipt_ack" : "receipt_read");
     return n < 0 ? -1 : n > 0 ? 1 : 0;
 }
 
@@ -365,7 +345,7 @@ ntf_store_read_all(sqlite3 *db, int64_t user_id, int64_t now_ms)
         return -1;
     sqlite3_bind_int64(stmt, 1, user_id);
     sqlite3_bind_int64(stmt, 2, now_ms);
-    int own = ntf_store_step_done(db, stmt, "read_all");
+    int own = hm_db_step_done(db, stmt, "read_all");
     stmt = own < 0 ? NULL
                    : hm_db_prepare(db, "INSERT INTO receipts (nid, user_id, read_at) "
                                        "SELECT nid, ?1, ?2 FROM notifications WHERE user_id = 0 "
@@ -375,7 +355,7 @@ ntf_store_read_all(sqlite3 *db, int64_t user_id, int64_t now_ms)
         return -1;
     sqlite3_bind_int64(stmt, 1, user_id);
     sqlite3_bind_int64(stmt, 2, now_ms);
-    int bc = ntf_store_step_done(db, stmt, "read_all_broadcasts");
+    int bc = hm_db_step_done(db, stmt, "read_all_broadcasts");
     return bc < 0 ? -1 : own + bc;
 }
 
@@ -392,7 +372,7 @@ ntf_store_unread(sqlite3 *db, int64_t user_id)
     sqlite3_bind_int64(stmt, 1, user_id);
     int64_t n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
     if (n < 0)
-        ntf_store_db_error(db, "unread");
+        hm_db_log_error(db, "unread");
     sqlite3_finalize(stmt);
     return n;
 }

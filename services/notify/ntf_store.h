@@ -90,11 +90,6 @@ int64_t ntf_store_unread(sqlite3 *db, int64_t user_id);
  * or -1 (ENOMEM). */
 int ntf_store_row(sqlite3_stmt *stmt, ntf_row_t *out);
 
-/* Logs a failed statement (op name, sqlite code; never SQL or values). */
-void ntf_store_db_error(sqlite3 *db, const char *op);
 
-/* Steps a statement that returns no rows and finalizes it. Returns the rows
- * changed or -1 (logged). */
-int ntf_store_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char *op);
 
 #endif /* NTF_STORE_H */

@@ -189,19 +189,11 @@ int
 main(int argc, char **argv)
 {
     hm_config_t *cfg = hm_config_new("scheduler", USAGE, s_opts);
-    int first = 0;
-    int rc = cfg ? hm_config_load(cfg, argc, argv, &first) : -1;
+    int rc = hm_config_start(cfg, argc, argv, "hm-scheduler", NULL);
     if (rc != 0) {
         hm_config_destroy(&cfg);
         return rc == 1 ? 0 : 2;
     }
-    if (first < argc) {
-        fprintf(stderr, "hm-scheduler: unexpected argument %s (see --help)\n", argv[first]);
-        hm_config_destroy(&cfg);
-        return 2;
-    }
-    int level = hm_log_level_parse(hm_config_str(cfg, "log_level"));
-    hm_log_init("hm-scheduler", level < 0 ? HM_LOG_INFO : (hm_log_level_t)level);
     rc = s_serve(cfg);
     hm_config_destroy(&cfg);
     return rc;

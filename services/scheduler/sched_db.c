@@ -90,31 +90,6 @@ sched_db_open(const char *path)
                       (int)(sizeof s_migrations / sizeof s_migrations[0]));
 }
 
-/* Logs a failed step (no values). */
-static void
-s_log(sqlite3 *db, const char *op)
-{
-    char q[256];
-    hm_log_error("db_error", "op=%s rc=%d err=%s", op, sqlite3_extended_errcode(db),
-                 hm_log_quote(sqlite3_errmsg(db), q, sizeof q));
-}
-
-/* Steps a statement that returns no rows and finalizes it. Returns the
- * number of rows changed or -1. */
-static int
-s_done(sqlite3 *db, sqlite3_stmt *stmt, const char *op)
-{
-    if (!stmt)
-        return -1;
-    int rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE) {
-        s_log(db, op);
-        return -1;
-    }
-    return sqlite3_changes(db);
-}
-
 /* "1,2,3" from n integers into out. */
 static void
 s_join(const int *v, int n, char *out, size_t len)
@@ -214,7 +189,7 @@ sched_db_insert(sqlite3 *db, const sched_reminder_t *r, const char *req_id)
         return -1;
     s_bind(st, r);
     sqlite3_bind_text(st, 19, req_id, -1, SQLITE_TRANSIENT);
-    return s_done(db, st, "reminder_insert") == 1 ? 0 : -1;
+    return hm_db_step_done(db, st, "reminder_insert") == 1 ? 0 : -1;
 }
 
 /* Runs a one-row SELECT of S_COLS with one text parameter. */
@@ -229,7 +204,7 @@ s_get_one(sqlite3 *db, const char *sql, const char *arg, sched_reminder_t *out)
     if (rc == SQLITE_ROW)
         s_row(st, out);
     else if (rc != SQLITE_DONE)
-        s_log(db, "reminder_get");
+        hm_db_log_error(db, "reminder_get");
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
@@ -257,7 +232,7 @@ sched_db_update(sqlite3 *db, const sched_reminder_t *r)
     if (!st)
         return -1;
     s_bind(st, r);
-    return s_done(db, st, "reminder_update");
+    return hm_db_step_done(db, st, "reminder_update");
 }
 
 int
@@ -273,7 +248,7 @@ sched_db_set_next(sqlite3 *db, const char *id, int64_t cursor_s, int64_t next_fi
     else
         sqlite3_bind_null(st, 2);
     sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
-    return s_done(db, st, "reminder_set_next") < 0 ? -1 : 0;
+    return hm_db_step_done(db, st, "reminder_set_next") < 0 ? -1 : 0;
 }
 
 int
@@ -286,7 +261,7 @@ sched_db_count(sqlite3 *db, int64_t user_id)
     sqlite3_bind_int64(st, 1, user_id);
     int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
     if (n < 0)
-        s_log(db, "reminder_count");
+        hm_db_log_error(db, "reminder_count");
     sqlite3_finalize(st);
     return n;
 }
@@ -309,7 +284,7 @@ sched_db_list(sqlite3 *db, int64_t user_id, bool deleted_too, sched_db_each_fn f
             break;
     }
     if (!r || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
-        s_log(db, "reminder_list");
+        hm_db_log_error(db, "reminder_list");
         n = -1;
     }
     free(r);
@@ -330,7 +305,7 @@ sched_db_due(sqlite3 *db, int64_t now_s, sched_reminder_t *out, int max)
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
         s_row(st, &out[n++]);
     if (n < max && rc != SQLITE_DONE) {
-        s_log(db, "reminder_due");
+        hm_db_log_error(db, "reminder_due");
         n = -1;
     }
     sqlite3_finalize(st);
@@ -348,7 +323,7 @@ sched_db_next_fire(sqlite3 *db)
     if (sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_type(st, 0) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, 0);
     else
-        s_log(db, "reminder_next_fire");
+        hm_db_log_error(db, "reminder_next_fire");
     sqlite3_finalize(st);
     return v;
 }

@@ -16,30 +16,6 @@
     "key, req_id, notification_id, attempts"
 
 static void
-s_log(sqlite3 *db, const char *op)
-{
-    char q[256];
-    hm_log_error("db_error", "op=%s rc=%d err=%s", op, sqlite3_extended_errcode(db),
-                 hm_log_quote(sqlite3_errmsg(db), q, sizeof q));
-}
-
-/* Steps a statement without rows and finalizes it. Returns the number of
- * rows changed or -1. */
-static int
-s_done(sqlite3 *db, sqlite3_stmt *st, const char *op)
-{
-    if (!st)
-        return -1;
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        s_log(db, op);
-        return -1;
-    }
-    return sqlite3_changes(db);
-}
-
-static void
 s_text(sqlite3_stmt *st, int col, char *out, size_t len)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
@@ -73,7 +49,7 @@ sched_occ_insert(sqlite3 *db, const sched_fire_row_t *f, int64_t now_ms)
     sqlite3_bind_text(st, 10, f->key, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 11, f->req_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 12, now_ms);
-    return s_done(db, st, "fire_insert");
+    return hm_db_step_done(db, st, "fire_insert");
 }
 
 int
@@ -101,7 +77,7 @@ sched_occ_get(sqlite3 *db, int64_t id, sched_fire_row_t *out)
         s_text(st, 12, out->notification_id, sizeof out->notification_id);
         out->attempts = sqlite3_column_int(st, 13);
     } else if (rc != SQLITE_DONE) {
-        s_log(db, "fire_get");
+        hm_db_log_error(db, "fire_get");
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
@@ -120,7 +96,7 @@ sched_occ_pending(sqlite3 *db, int64_t now_s, int64_t *ids, int max)
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
         ids[n++] = sqlite3_column_int64(st, 0);
     if (n < max && rc != SQLITE_DONE) {
-        s_log(db, "fire_pending");
+        hm_db_log_error(db, "fire_pending");
         n = -1;
     }
     sqlite3_finalize(st);
@@ -141,7 +117,7 @@ sched_occ_fired(sqlite3 *db, const char *req_id, const char *notification_id, in
         sqlite3_bind_null(st, 1);
     sqlite3_bind_int64(st, 2, now_ms);
     sqlite3_bind_text(st, 3, req_id, -1, SQLITE_TRANSIENT);
-    return s_done(db, st, "fire_done");
+    return hm_db_step_done(db, st, "fire_done");
 }
 
 int
@@ -151,7 +127,7 @@ sched_occ_attempt(sqlite3 *db, int64_t id)
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    return s_done(db, st, "fire_attempt") < 0 ? -1 : 0;
+    return hm_db_step_done(db, st, "fire_attempt") < 0 ? -1 : 0;
 }
 
 int
@@ -165,7 +141,7 @@ sched_occ_promote(sqlite3 *db, int64_t now_s, int64_t grace_s, int64_t late_s)
     sqlite3_bind_int64(st, 1, now_s);
     sqlite3_bind_int64(st, 2, grace_s);
     sqlite3_bind_int64(st, 3, late_s);
-    int a = s_done(db, st, "fire_promote");
+    int a = hm_db_step_done(db, st, "fire_promote");
     if (a < 0)
         return -1;
     st = hm_db_prepare(db, "UPDATE fires SET status = 'missed' WHERE status = 'pending' AND "
@@ -174,7 +150,7 @@ sched_occ_promote(sqlite3 *db, int64_t now_s, int64_t grace_s, int64_t late_s)
         return -1;
     sqlite3_bind_int64(st, 1, now_s);
     sqlite3_bind_int64(st, 2, grace_s);
-    int b = s_done(db, st, "fire_expire");
+    int b = hm_db_step_done(db, st, "fire_expire");
     return b < 0 ? -1 : a + b;
 }
 
@@ -188,7 +164,7 @@ sched_occ_next_waiting(sqlite3 *db)
     if (sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_type(st, 0) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, 0);
     else
-        s_log(db, "fire_next_waiting");
+        hm_db_log_error(db, "fire_next_waiting");
     sqlite3_finalize(st);
     return v;
 }
@@ -204,7 +180,7 @@ sched_occ_cancel(sqlite3 *db, const char *reminder_id, int64_t occurrence_s, boo
     sqlite3_bind_text(st, 1, reminder_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, occurrence_s);
     sqlite3_bind_int(st, 3, with_pending ? 1 : 0);
-    return s_done(db, st, "fire_cancel");
+    return hm_db_step_done(db, st, "fire_cancel");
 }
 
 int
@@ -220,7 +196,7 @@ sched_occ_find(sqlite3 *db, const char *reminder_id, int64_t occurrence_s, sched
     int rc = sqlite3_step(st);
     int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        s_log(db, "fire_find");
+        hm_db_log_error(db, "fire_find");
     sqlite3_finalize(st);
     if (rc == SQLITE_ROW)
         return sched_occ_get(db, id, out);
@@ -246,7 +222,7 @@ s_answer_by_req(sqlite3 *db, const char *req_id, sched_answer_t *a)
         a->minutes = sqlite3_column_int(st, 5);
         a->answered_ms = sqlite3_column_int64(st, 6);
     } else if (rc != SQLITE_DONE) {
-        s_log(db, "answer_get");
+        hm_db_log_error(db, "answer_get");
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
@@ -270,7 +246,7 @@ sched_occ_answer(sqlite3 *db, sched_answer_t *a, const char *req_id)
         sqlite3_bind_null(st, 5);
     sqlite3_bind_int64(st, 6, a->answered_ms);
     sqlite3_bind_text(st, 7, req_id, -1, SQLITE_TRANSIENT);
-    int n = s_done(db, st, "answer_insert");
+    int n = hm_db_step_done(db, st, "answer_insert");
     if (n == 1) {
         a->id = sqlite3_last_insert_rowid(db);
         return 1;
@@ -343,7 +319,7 @@ s_rows(sqlite3 *db, const char *sql, int64_t user_id, const char *reminder_id, i
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(a, fn(st));
     if (rc != SQLITE_DONE) {
-        s_log(db, "history");
+        hm_db_log_error(db, "history");
         json_decref(a);
         a = NULL;
     }

@@ -46,13 +46,11 @@ int
 main(int argc, char **argv)
 {
     hm_config_t *cfg = hm_config_new("test_worker", "hm-test-worker [options]", s_opts);
-    int first = 0;
-    int rc = hm_config_load(cfg, argc, argv, &first);
+    int rc = hm_config_start(cfg, argc, argv, "hm-test-worker", NULL);
     if (rc != 0) {
         hm_config_destroy(&cfg);
         return rc == 1 ? 0 : 2;
     }
-    hm_log_init("hm-test-worker", HM_LOG_INFO);
     hm_mdp_worker_t *w = hm_mdp_worker_new(hm_config_str(cfg, "requests"),
                                            hm_config_str(cfg, "service"),
                                            (int) hm_config_int(cfg, "heartbeat_ms"));

@@ -80,29 +80,34 @@ def test_edges_share_one_port():
         port = free_port()
         st.add_edge(edge_id="edge-a", port=port)
         st.add_edge(edge_id="edge-b", port=port)
-        uid = st.user("Pat")
-        tok = st.token(uid)
+        # 40 connections (20 users, two each): the kernel hashes each to one
+        # of the two listeners; all 40 on one edge has odds of about 2^-39.
+        users = [st.user("P%d" % i) for i in range(20)]
+        toks = {u: st.token(u) for u in users}
         admin = st.token(st.user("Ada", "admin"))
 
         async def client():
             conns = []
-            for _ in range(5):
+            for i in range(40):
+                uid = users[i % 20]
                 ws = await websockets.connect("ws://127.0.0.1:%d/ws/health" % port)
                 hmtest.OPEN.append(ws)
                 await recv_type(ws, "welcome")
-                await ws.send(json.dumps({"type": "authenticate", "token": tok}))
+                await ws.send(json.dumps({"type": "authenticate", "token": toks[uid]}))
                 await recv_type(ws, "authenticated")
-                conns.append(ws)
-            st.publish("u.%d.health" % uid, {"type": "health_update", "seq": 1, "data": {}})
-            for ws in conns:
-                await recv_type(ws, "health_update")
+                conns.append((uid, ws))
+            for uid in users:
+                st.publish("u.%d.health" % uid, {"type": "health_update", "user_id": uid,
+                                                   "seq": 1, "data": {}})
+            for uid, ws in conns:
+                eq((await recv_type(ws, "health_update"))["user_id"], uid, "own event")
             from test_mgmt import http
             wait_for(lambda: len(http(st, "GET", "/ws/status", admin)[1]["edges"]) == 2, 15,
                      "both edges known")
             edges = http(st, "GET", "/ws/status", admin)[1]["edges"]
-            eq(sum(e["active_connections"] for e in edges), 5, "five connections in all")
-            check(all(e["active_connections"] > 0 for e in edges) or True,
-                  "the kernel spreads connections")
+            eq(sum(e["active_connections"] for e in edges), 40, "forty connections in all")
+            check(all(e["active_connections"] > 0 for e in edges),
+                  "the kernel spreads connections over both edges: %r" % edges)
             return edges
         edges = arun(client())
         print("connections per edge:", [(e["edge_id"], e["active_connections"]) for e in edges])

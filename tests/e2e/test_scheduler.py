@@ -552,11 +552,9 @@ def _notify_bin():
 
 
 def test_through_real_notify_to_websocket():
-    """With the real hm-notify (when built): due reminders reach the user's
-    WebSocket as notifications; the time from due to receipt is printed."""
-    if not _notify_bin():
-        print("skip: no hm-notify in %s" % hmtest.BIN, flush=True)
-        return
+    """With the real hm-notify: due reminders reach the user's WebSocket as
+    notifications; the time from due to receipt is printed."""
+    check(_notify_bin() is not None, "hm-notify is built in %s" % hmtest.BIN)
     with SchedStack(clock=None, fake_notify=False) as st:
         st.start("hm-notify", st.bus_flags() + ["--data-dir", st.dir, "--heartbeat-ms", "250"])
         uid = st.user("Pat")

@@ -86,9 +86,8 @@ int
 main(int argc, char **argv)
 {
     hm_config_t *cfg = hm_config_new("device_sim", "hm-device-sim --user ID [options]", s_opts);
-    int first = 0;
-    int rc = hm_config_load(cfg, argc, argv, &first);
-    if (rc == 0 && (first != argc || hm_config_int(cfg, "user") <= 0)) {
+    int rc = hm_config_start(cfg, argc, argv, "hm-device-sim", NULL);
+    if (rc == 0 && hm_config_int(cfg, "user") <= 0) {
         fprintf(stderr, "hm-device-sim: --user ID is required (see --help)\n");
         rc = -1;
     }
@@ -96,7 +95,6 @@ main(int argc, char **argv)
         hm_config_destroy(&cfg);
         return rc == 1 ? 0 : 2;
     }
-    hm_log_init("hm-device-sim", HM_LOG_INFO);
     srandom((unsigned) getpid());
     for (size_t i = 0; i < NVITALS; i++)
         s_vitals[i].value = s_vitals[i].mid;

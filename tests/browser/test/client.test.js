@@ -254,7 +254,7 @@ describe('hm-client.js with a scripted socket', () => {
 });
 
 test('hm-client.js against the real edge: refreshes its token before it expires (Node WebSocket)', async (t) => {
-  if (typeof WebSocket !== 'function') return t.skip('this Node has no WebSocket (run with --experimental-websocket)');
+  assert.equal(typeof WebSocket, 'function', 'this Node has WebSocket (run with --experimental-websocket)');
   const st = await new Stack({ services: [], edgeArgs: ['--token-warn-ms', '60000'] }).start();
   try {
     const uid = await st.user('Node Client');

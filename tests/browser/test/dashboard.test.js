@@ -178,7 +178,7 @@ it('chat: the typing indicator shows and the assistant\'s streamed reply arrives
 });
 
 it('a critical notification shows up; acknowledging it stops its re-sends', async (t) => {
-  if (!st.has('notify')) return t.skip('hm-notify is not built');
+  assert.ok(st.has('notify'), 'hm-notify is built');
   await nav('notifications');
   const created = await demo.notify(st, uid, { type: 'health_alert', priority: 'critical', title: 'Heart rate critically high',
     message: '162 bpm at rest. If you feel chest pain or dizziness, call emergency services.' });
@@ -207,7 +207,7 @@ it('a critical notification shows up; acknowledging it stops its re-sends', asyn
 });
 
 it('preferences and reminders: save, create a medication reminder, answer it when it fires', async (t) => {
-  if (!st.has('notify') || !st.has('scheduler')) return t.skip('hm-notify or hm-scheduler is not built');
+  assert.ok(st.has('notify') && st.has('scheduler'), 'hm-notify and hm-scheduler are built');
   await nav('notifications');
   await setSwitch('pref-system', false);
   await setSwitch('quiet-on', true);
