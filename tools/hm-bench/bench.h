@@ -22,11 +22,9 @@ typedef enum {
     BENCH_PERUSER,       /* u.<id>.health, one user per connection, round-robin */
     BENCH_CONNECT,       /* connect + authenticate + subscribe per second */
     BENCH_IDLE,          /* connections held: edge memory per connection */
-    /* Hooks for later scenarios: named so that the CLI knows them, refused
-     * with "not implemented yet" until someone writes them. */
-    BENCH_HEALTH_PATH, /* client health_update -> hm-health -> u.<id>.health */
-    BENCH_RECONNECT,   /* reconnect storm with since_seq resume */
-    BENCH_CHAT_RTT,    /* chat_message round trip through hm-chat */
+    BENCH_FULLPATH,      /* client health_update -> hm-health -> u.<id>.health -> the client */
+    BENCH_RECONNECT,     /* edge restart, reconnect storm with since_seq resume */
+    BENCH_CHAT,          /* chat_message round trip between a patient and a clinician */
     BENCH_SCENARIO_COUNT,
 } bench_scenario_t;
 
@@ -35,25 +33,34 @@ typedef enum {
 typedef struct {
     bench_scenario_t scenario;
     const char *scenario_name;
-    const char *host;      /* edge address (IPv4 literal) */
-    int port;              /* edge port */
-    const char *path;      /* WebSocket path */
-    int connections;       /* N */
-    double rate;           /* events per second, 0: as fast as possible */
-    long long events;      /* events to publish */
-    int payload;           /* bytes of padding in each event's data */
-    int workers;           /* worker processes (resolved, >= 1) */
-    int source_addrs;      /* source addresses 127.0.0.(base..), 0: do not bind */
-    int source_base;       /* last byte of the first source address */
-    int inflight;          /* handshakes in flight per worker */
-    double hold_s;         /* idle: how long connections are held */
-    int drain_ms;          /* stop waiting this long after the last progress */
-    int setup_timeout_s;   /* give up on connections not ready by then */
-    double warmup_s;       /* give up on warm-up probes after this long */
-    const char *events_in; /* broker XSUB endpoint */
-    const char *edge_pids; /* comma-separated PIDs (or "" to look up by name) */
+    const char *host;        /* edge address (IPv4 literal) */
+    int port;                /* edge port */
+    const char *path;        /* WebSocket path */
+    int connections;         /* N */
+    double rate;             /* events per second, 0: as fast as possible */
+    long long events;        /* events to publish */
+    int payload;             /* bytes of padding in each event's data */
+    int workers;             /* worker processes (resolved, >= 1) */
+    int source_addrs;        /* source addresses 127.0.0.(base..), 0: do not bind */
+    int source_base;         /* last byte of the first source address */
+    int inflight;            /* handshakes in flight per worker */
+    double hold_s;           /* idle: how long connections are held */
+    int drain_ms;            /* stop waiting this long after the last progress */
+    int setup_timeout_s;     /* give up on connections not ready by then */
+    double warmup_s;         /* give up on warm-up probes after this long */
+    int window;              /* fullpath: readings in flight per connection */
+    double rounds_before;    /* reconnect: readings per user before the restart */
+    double rounds_after;     /* reconnect: readings per user fed after the edge is back */
+    const char *restart_cmd; /* reconnect: shell command that restarts the edge */
+    const char *restart_how; /* reconnect: how it stops the edge, for the report */
+    char nonce[20];          /* chat: this run's conversation id prefix */
+    const char *events_in;   /* broker XSUB endpoint */
+    const char *requests;    /* broker Majordomo endpoint */
+    const char *edge_pids;   /* comma-separated PIDs (or "" to look up by name) */
     const char *broker_pids;
     const char *auth_pids;
+    const char *health_pids;
+    const char *chat_pids;
     const char *label; /* free text copied into the report */
     bool json;         /* print the JSON line instead of the table */
 } bench_cfg_t;
@@ -86,9 +93,20 @@ typedef struct {
     int64_t bytes_in;        /* bytes read */
     int64_t t_first_connect; /* monotonic ns, 0: none */
     int64_t t_last_ready;
-    int64_t t_first_rx;             /* first event */
-    int64_t t_last_rx;              /* last event */
-    int32_t last_close;             /* last close code seen from the server */
+    int64_t t_first_rx;     /* first event */
+    int64_t t_last_rx;      /* last event */
+    int64_t sent;           /* fullpath, chat: client messages sent (readings, rtt messages) */
+    int64_t acked;          /* their ack replies */
+    int64_t refused;        /* their error replies (never delivered: not expected) */
+    int64_t gaps;           /* seqs skipped on a stream (reconnect, fullpath) */
+    int64_t dropped;        /* reconnect: ready connections the server closed */
+    int64_t reconnected;    /* reconnect: connections subscribed again */
+    int64_t resumed;        /* reconnect: connections that got everything they missed */
+    int64_t retries;        /* reconnect: connection attempts that failed and were retried */
+    int64_t other;          /* chat: other messages received (assistant replies, own echoes) */
+    int64_t t_last_resumed; /* reconnect: the last connection resumed (monotonic ns) */
+    int64_t t_first_send;   /* fullpath, chat: first client message */
+    int32_t last_close;     /* last close code seen from the server */
     char last_error[BENCH_ERR_LEN]; /* last error code seen ("" none) */
 } bench_counts_t;
 

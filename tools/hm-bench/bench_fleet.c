@@ -66,13 +66,22 @@ s_read_all(int fd, void *buf, size_t len)
     return 0;
 }
 
-/* Reads the command pipe. Returns true when the worker should end. */
+/* Reads the command pipe and obeys. Returns true when the worker should
+ * end. */
 static bool
-s_command(int cmd)
+s_command(bench_pool_t *pool, int cmd)
 {
-    char c = 0;
-    ssize_t n = read(cmd, &c, 1);
-    return n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) || c == 'q';
+    bench_cmd_t c = {0};
+    ssize_t n = read(cmd, &c, sizeof(c));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return false;
+    if (n != (ssize_t)sizeof(c) || c.cmd == 'q')
+        return true;
+    if (c.cmd == 'g')
+        bench_pool_go(pool);
+    else if (c.cmd == 'r')
+        bench_pool_reconnect(pool, c.arg, c.t);
+    return false;
 }
 
 /* Sends a status report when it is due. A full pipe skips it (the next one
@@ -85,7 +94,8 @@ s_report(bench_pool_t *pool, int rep, bench_counts_t *sent, int64_t *sent_at)
     bool milestone =
         (k->settled == k->share && sent->settled != k->share) ||
         (k->received >= k->expected && k->expected > 0 && sent->received < sent->expected) ||
-        k->warm != sent->warm;
+        k->warm != sent->warm || k->resumed != sent->resumed ||
+        k->reconnected != sent->reconnected || k->dropped != sent->dropped;
     if (memcmp(k, sent, sizeof(*k)) == 0 || (!milestone && now - *sent_at < S_REPORT_NS))
         return;
     if (write(rep, k, sizeof(*k)) == (ssize_t)sizeof(*k)) {
@@ -114,13 +124,14 @@ s_worker(const bench_cfg_t *cfg, const bench_cred_t *creds, size_t ncreds, int w
     bool quit = false;
     while (!quit) {
         bench_pool_open_more(pool);
-        int n = epoll_wait(bench_pool_epfd(pool), evs, 512, 20);
+        int n = epoll_wait(bench_pool_epfd(pool), evs, 512, bench_pool_timeout_ms(pool));
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == BENCH_POOL_USER_KEY)
-                quit = quit || s_command(cmd);
+                quit = quit || s_command(pool, cmd);
             else
                 bench_pool_event(pool, evs[i].data.u64, evs[i].events);
         }
+        bench_pool_tick(pool);
         s_report(pool, rep, &sent, &sent_at);
     }
     fcntl(rep, F_SETFL, 0);
@@ -128,7 +139,8 @@ s_worker(const bench_cfg_t *cfg, const bench_cred_t *creds, size_t ncreds, int w
     k->final = 1;
     int rc = s_write_all(rep, k, sizeof(*k)) == 0 &&
                      s_write_all(rep, bench_pool_latency(pool), sizeof(bench_hist_t)) == 0 &&
-                     s_write_all(rep, bench_pool_setup(pool), sizeof(bench_hist_t)) == 0
+                     s_write_all(rep, bench_pool_setup(pool), sizeof(bench_hist_t)) == 0 &&
+                     s_write_all(rep, bench_pool_aux(pool), sizeof(bench_hist_t)) == 0
                  ? 0
                  : 1;
     bench_pool_destroy(&pool);
@@ -246,11 +258,15 @@ s_add(bench_counts_t *t, const bench_counts_t *k)
     int64_t *sum[] = {&t->share,        &t->settled,   &t->ready,       &t->warm,
                       &t->received,     &t->expected,  &t->duplicates,  &t->fail_connect,
                       &t->fail_upgrade, &t->fail_auth, &t->fail_closed, &t->closed_ready,
-                      &t->bytes_in};
+                      &t->bytes_in,     &t->sent,      &t->acked,       &t->refused,
+                      &t->gaps,         &t->dropped,   &t->reconnected, &t->resumed,
+                      &t->retries,      &t->other};
     const int64_t *add[] = {&k->share,        &k->settled,   &k->ready,       &k->warm,
                             &k->received,     &k->expected,  &k->duplicates,  &k->fail_connect,
                             &k->fail_upgrade, &k->fail_auth, &k->fail_closed, &k->closed_ready,
-                            &k->bytes_in};
+                            &k->bytes_in,     &k->sent,      &k->acked,       &k->refused,
+                            &k->gaps,         &k->dropped,   &k->reconnected, &k->resumed,
+                            &k->retries,      &k->other};
     for (size_t i = 0; i < sizeof(sum) / sizeof(sum[0]); i++)
         *sum[i] += *add[i];
     if (k->t_first_connect && (!t->t_first_connect || k->t_first_connect < t->t_first_connect))
@@ -261,6 +277,10 @@ s_add(bench_counts_t *t, const bench_counts_t *k)
         t->t_last_ready = k->t_last_ready;
     if (k->t_last_rx > t->t_last_rx)
         t->t_last_rx = k->t_last_rx;
+    if (k->t_last_resumed > t->t_last_resumed)
+        t->t_last_resumed = k->t_last_resumed;
+    if (k->t_first_send && (!t->t_first_send || k->t_first_send < t->t_first_send))
+        t->t_first_send = k->t_first_send;
     if (k->last_close)
         t->last_close = k->last_close;
     if (k->last_error[0])
@@ -278,7 +298,7 @@ bench_fleet_total(bench_fleet_t *self, bench_counts_t *total)
 /* Reads worker i's reports up to its final one and its histograms.
  * Returns 0 or -1. */
 static int
-s_collect(s_worker_t *w, bench_hist_t *lat, bench_hist_t *setup)
+s_collect(s_worker_t *w, bench_hist_t *lat, bench_hist_t *setup, bench_hist_t *aux)
 {
     bench_counts_t k;
     while (w->rep >= 0 && s_read_all(w->rep, &k, sizeof(k)) == 0) {
@@ -291,6 +311,8 @@ s_collect(s_worker_t *w, bench_hist_t *lat, bench_hist_t *setup)
             bench_hist_merge(lat, h);
         if (rc == 0 && (rc = s_read_all(w->rep, h, sizeof(*h))) == 0)
             bench_hist_merge(setup, h);
+        if (rc == 0 && (rc = s_read_all(w->rep, h, sizeof(*h))) == 0)
+            bench_hist_merge(aux, h);
         free(h);
         return rc;
     }
@@ -298,15 +320,27 @@ s_collect(s_worker_t *w, bench_hist_t *lat, bench_hist_t *setup)
 }
 
 int
-bench_fleet_finish(bench_fleet_t *self, bench_counts_t *total, bench_hist_t *lat,
-                   bench_hist_t *setup)
+bench_fleet_command(bench_fleet_t *self, char cmd, int64_t arg, int64_t t)
 {
+    bench_cmd_t c;
+    memset(&c, 0, sizeof(c)); /* no uninitialised padding on the pipe */
+    c.cmd = cmd;
+    c.arg = arg;
+    c.t = t;
     int rc = 0;
     for (int i = 0; i < self->n; i++)
-        if (self->w[i].cmd >= 0 && write(self->w[i].cmd, "q", 1) != 1)
+        if (self->w[i].cmd >= 0 && s_write_all(self->w[i].cmd, &c, sizeof(c)) != 0)
             rc = -1;
+    return rc;
+}
+
+int
+bench_fleet_finish(bench_fleet_t *self, bench_counts_t *total, bench_hist_t *lat,
+                   bench_hist_t *setup, bench_hist_t *aux)
+{
+    int rc = bench_fleet_command(self, 'q', 0, 0);
     for (int i = 0; i < self->n; i++) {
-        if (s_collect(&self->w[i], lat, setup) != 0) {
+        if (s_collect(&self->w[i], lat, setup, aux) != 0) {
             fprintf(stderr, "hm-bench: worker %d gave no final report\n", i);
             rc = -1;
         }

@@ -5,8 +5,10 @@
  * connections [w * N / K, (w + 1) * N / K) in a bench_pool and reports its
  * bench_counts_t over a pipe (at most every 100 ms while something changes,
  * and at once when its share is settled or its events are all in). The
- * coordinator sends 'q' on the command pipe to end a worker: it reports a
- * final time with its histograms and exits. A worker whose command pipe
+ * coordinator sends commands on the command pipe (bench_cmd_t): 'q' ends a
+ * worker (it reports a final time with its three histograms and exits), 'g'
+ * starts the client messages (fullpath, chat), 'r' reconnects the
+ * connections the server closed (reconnect). A worker whose command pipe
  * closes (the coordinator died) ends too.
  */
 #ifndef BENCH_FLEET_H
@@ -17,6 +19,16 @@
 #include "bench.h"
 
 typedef struct bench_fleet bench_fleet_t;
+
+/* A command to the workers: one atomic write. */
+typedef struct {
+    char cmd;    /* 'q' quit, 'g' go, 'r' reconnect */
+    int64_t arg; /* 'r': readings per user stored before the edge came back */
+    int64_t t;   /* 'r': when the edge came back (monotonic ns) */
+} bench_cmd_t;
+
+/* Sends a command to every worker. Returns 0 or -1. */
+int bench_fleet_command(bench_fleet_t *self, char cmd, int64_t arg, int64_t t);
 
 /* Forks the workers. In the coordinator returns the fleet (caller owns);
  * in a worker runs it to the end and returns NULL with *worker_rc set
@@ -36,10 +48,10 @@ int bench_fleet_poll(bench_fleet_t *self, int timeout_ms);
 void bench_fleet_total(bench_fleet_t *self, bench_counts_t *total);
 
 /* Ends the workers and collects their final counts and histograms (added
- * into lat and setup). Returns 0, or -1 when a worker died before its
+ * into lat, setup and aux). Returns 0, or -1 when a worker died before its
  * final report. */
 int bench_fleet_finish(bench_fleet_t *self, bench_counts_t *total, bench_hist_t *lat,
-                       bench_hist_t *setup);
+                       bench_hist_t *setup, bench_hist_t *aux);
 
 void bench_fleet_destroy(bench_fleet_t **self_p);
 

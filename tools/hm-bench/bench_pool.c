@@ -32,7 +32,20 @@
 #define S_OUT_MAX (1u << 20)       /* unsent bytes per connection before it is dropped */
 #define S_TX_CAP 16384             /* client frames (the token is at most 8 KiB) */
 
-typedef enum { S_FREE = 0, S_CONNECTING, S_UPGRADING, S_AUTHING, S_READY, S_DONE } s_state_t;
+/* S_DOWN: closed by the server, waiting to reconnect; S_RETRY: a
+ * reconnection failed, the next attempt is due at t_retry. */
+typedef enum {
+    S_FREE = 0,
+    S_CONNECTING,
+    S_UPGRADING,
+    S_AUTHING,
+    S_READY,
+    S_DONE,
+    S_DOWN,
+    S_RETRY
+} s_state_t;
+
+#define S_RETRY_NS 100000000LL /* a failed reconnection is tried again after 100-150 ms */
 
 /* Why a connection ended. */
 typedef enum { S_END_CONNECT, S_END_UPGRADE, S_END_AUTH, S_END_CLOSED } s_end_t;
@@ -49,6 +62,12 @@ typedef struct {
     unsigned char *out;   /* bytes the socket did not take yet; owned */
     int64_t t_start;      /* connect() (monotonic ns) */
     int64_t last_seq;     /* highest event seq seen, -1: none */
+    int64_t k;            /* fullpath, chat: client messages sent */
+    int64_t uniq;         /* events with a new seq (reconnect), or delivered (fullpath, chat) */
+    int64_t t_retry;      /* reconnect: next attempt (monotonic ns) */
+    int64_t *slot;        /* fullpath, chat: per slot a send time and its k (-1: free); owned */
+    uint8_t again;        /* reconnect: this connection is a reconnection */
+    uint8_t resumed;      /* reconnect: got everything it missed */
 } s_conn_t;
 
 struct bench_pool {
@@ -69,6 +88,14 @@ struct bench_pool {
     struct sockaddr_in dst;    /* the edge */
     const char *subscription;  /* sent after authenticated on /ws/combined, else NULL */
     int64_t now;               /* time of the read being handled */
+    int window;                /* slots per connection (fullpath: cfg->window, chat: 1) */
+    bool go;                   /* fullpath, chat: sending */
+    int64_t t_go;              /* when go came */
+    int64_t paced;             /* messages sent by the pacer */
+    int cursor;                /* the pacer's next connection */
+    int retrying;              /* reconnect: connections in S_RETRY */
+    int64_t r_up, t_up;        /* reconnect: see bench_pool_reconnect */
+    bench_hist_t aux;          /* the scenario's third figure */
     bench_counts_t counts;     /* reported to the coordinator */
     bench_hist_t lat, setup;   /* event latency; connect to subscribed */
 };
@@ -87,6 +114,19 @@ s_end(bench_pool_t *self, s_conn_t *c, s_end_t why)
     c->carry = c->out = NULL;
     c->carry_len = c->carry_cap = c->out_len = 0;
     bench_counts_t *k = &self->counts;
+    if (c->again && c->state >= S_CONNECTING && c->state <= S_AUTHING) {
+        self->inflight--;
+        k->retries++;
+        self->retrying++;
+        c->state = S_RETRY;
+        c->t_retry = bench_now_ns() + S_RETRY_NS + (int64_t)(random() % 50) * 1000000;
+        return;
+    }
+    if (c->state == S_READY && self->cfg->scenario == BENCH_RECONNECT) {
+        k->dropped++;
+        c->state = S_DOWN;
+        return;
+    }
     if (c->state >= S_CONNECTING && c->state <= S_AUTHING) {
         self->inflight--;
         k->settled++;
@@ -200,7 +240,8 @@ s_open(bench_pool_t *self, int i)
 {
     s_conn_t *c = &self->conns[i];
     c->state = S_CONNECTING;
-    c->last_seq = -1;
+    if (!c->again)
+        c->last_seq = -1;
     c->t_start = bench_now_ns();
     self->inflight++;
     if (self->counts.t_first_connect == 0)
@@ -252,11 +293,32 @@ s_connected(bench_pool_t *self, s_conn_t *c)
 
 /* ---- receiving -------------------------------------------------------- */
 
+static void s_resumed_check(bench_pool_t *self, s_conn_t *c);
+
+/* Messages connection global sends in fullpath and chat (chat: the pair's
+ * first connection sends, the second answers). */
+static int64_t
+s_share(const bench_cfg_t *cfg, int global)
+{
+    if (cfg->scenario == BENCH_FULLPATH)
+        return bench_peruser_share(cfg->events, cfg->connections, global);
+    if (cfg->scenario == BENCH_CHAT && global % 2 == 0)
+        return bench_peruser_share(cfg->events, cfg->connections / 2, global / 2);
+    return 0;
+}
+
 static void
 s_ready(bench_pool_t *self, s_conn_t *c)
 {
     bench_counts_t *k = &self->counts;
     int global = self->lo + (int)(c - self->conns);
+    if (c->again) { /* a reconnection */
+        c->state = S_READY;
+        self->inflight--;
+        k->reconnected++;
+        s_resumed_check(self, c);
+        return;
+    }
     c->state = S_READY;
     self->inflight--;
     k->settled++;
@@ -267,6 +329,8 @@ s_ready(bench_pool_t *self, s_conn_t *c)
         k->expected += self->cfg->events;
     else if (self->cfg->scenario == BENCH_PERUSER)
         k->expected += bench_peruser_share(self->cfg->events, self->cfg->connections, global);
+    else
+        k->expected += s_share(self->cfg, global);
 }
 
 static void
@@ -301,9 +365,14 @@ s_control(bench_pool_t *self, s_conn_t *c, const unsigned char *text, size_t len
         s_ready(self, c);
     } else if (type && c->state == S_AUTHING && strcmp(type, "authenticated") == 0 &&
                self->subscription) {
-        char msg[128];
-        int n = snprintf(msg, sizeof(msg), "{\"type\":\"subscribe\",\"subscription\":\"%s\"}",
-                         self->subscription);
+        char msg[160];
+        int n = c->again && c->last_seq >= 0
+                    ? snprintf(msg, sizeof(msg),
+                               "{\"type\":\"subscribe\",\"subscription\":\"%s\","
+                               "\"since_seq\":%lld}",
+                               self->subscription, (long long)c->last_seq)
+                    : snprintf(msg, sizeof(msg), "{\"type\":\"subscribe\",\"subscription\":\"%s\"}",
+                               self->subscription);
         if (s_send_frame(self, c, 1, msg, (size_t)n) != 0) {
             s_end(self, c, S_END_AUTH);
             rc = -1;
@@ -313,10 +382,376 @@ s_control(bench_pool_t *self, s_conn_t *c, const unsigned char *text, size_t len
     return rc;
 }
 
+/* ---- fullpath, chat, reconnect: client messages and their events -------- */
+
+/* The user of global connection index i. */
+static int64_t
+s_user_of(const bench_pool_t *self, int global)
+{
+    return self->creds[(size_t)global % self->ncreds].user_id;
+}
+
+/* The slots of c (allocated on first use): per slot S_SLOT int64: send
+ * time, k (-1: free), what came back (S_GOT_*). NULL when out of memory. */
+#define S_SLOT 3
+#define S_GOT_EVENT 1
+#define S_GOT_ACK 2
+static int64_t *
+s_slots(bench_pool_t *self, s_conn_t *c)
+{
+    if (!c->slot && (c->slot = malloc(sizeof(int64_t) * S_SLOT * (size_t)self->window)))
+        for (int i = 0; i < self->window; i++)
+            c->slot[S_SLOT * i + 1] = -1;
+    return c->slot;
+}
+
+/* The slot of message k, or NULL when no slot holds it. */
+static int64_t *
+s_slot_of(bench_pool_t *self, s_conn_t *c, int64_t k)
+{
+    if (!c->slot || k < 0)
+        return NULL;
+    int64_t *sl = c->slot + S_SLOT * (k % self->window);
+    return sl[1] == k ? sl : NULL;
+}
+
+/* Marks what came back for the slot; frees it once got is complete.
+ * Returns the send time, or 0 when this came back before. */
+static int64_t
+s_slot_mark(int64_t *sl, int64_t what, int64_t complete)
+{
+    if (!sl || (sl[2] & what))
+        return 0;
+    sl[2] |= what;
+    if ((sl[2] & complete) == complete)
+        sl[1] = -1;
+    return sl[0];
+}
+
+/* The conversation of a chat pair: this run's nonce and the first user. */
+static void
+s_conversation(const bench_pool_t *self, int global, char *buf, size_t len)
+{
+    snprintf(buf, len, "bench-%s-%lld", self->cfg->nonce, (long long)s_user_of(self, global & ~1));
+}
+
+/* Sends c's next message when it has one to send and a free slot. Returns
+ * true when it sent. */
+static bool
+s_try_send(bench_pool_t *self, s_conn_t *c)
+{
+    int global = self->lo + (int)(c - self->conns);
+    if (c->state != S_READY || c->k >= s_share(self->cfg, global))
+        return false;
+    int64_t *sl = s_slots(self, c);
+    if (!sl || sl[S_SLOT * (c->k % self->window) + 1] != -1)
+        return false;
+    char msg[512];
+    int64_t now = bench_now_ns();
+    int n;
+    if (self->cfg->scenario == BENCH_FULLPATH) {
+        /* steps: a whole number with no default thresholds (no alerts), so
+         * the value carries k back to us in the stored reading */
+        n = snprintf(msg, sizeof(msg),
+                     "{\"type\":\"health_update\",\"correlation_id\":\"f%lld\",\"data\":"
+                     "{\"metric\":\"steps\",\"value\":%lld,\"unit\":\"steps\"}}",
+                     (long long)c->k, (long long)(c->k % 200001));
+    } else {
+        char conv[80], extra[64] = "";
+        s_conversation(self, global, conv, sizeof(conv));
+        if (c->k == 0)
+            snprintf(extra, sizeof(extra), ",\"participants\":[%lld]",
+                     (long long)s_user_of(self, global + 1));
+        n = snprintf(msg, sizeof(msg),
+                     "{\"type\":\"chat_message\",\"correlation_id\":\"c%lld\",\"data\":"
+                     "{\"conversation_id\":\"%s\",\"message\":\"rtt %lld %lld\"%s}}",
+                     (long long)c->k, conv, (long long)now, (long long)c->k, extra);
+    }
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        return false;
+    sl += S_SLOT * (c->k % self->window);
+    sl[0] = now;
+    sl[1] = c->k;
+    sl[2] = 0;
+    c->k++;
+    if (self->counts.sent++ == 0)
+        self->counts.t_first_send = now;
+    if (s_send_frame(self, c, 1, msg, (size_t)n) != 0) {
+        s_end(self, c, S_END_CLOSED);
+        return false;
+    }
+    return true;
+}
+
+/* Fills c's window (as fast as possible: no rate). */
+static void
+s_fill(bench_pool_t *self, s_conn_t *c)
+{
+    if (self->go && self->cfg->rate <= 0)
+        while (c->state == S_READY && s_try_send(self, c))
+            ;
+}
+
+/* A number from a JSON integer or real (-1 when neither). */
+static int64_t
+s_json_int(const json_t *v)
+{
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_real(v))
+        return (int64_t)json_real_value(v);
+    return -1;
+}
+
+/* A stream event with seq: counts it new, skipped over, or seen before.
+ * Returns true when it is new. */
+static bool
+s_seq(bench_pool_t *self, s_conn_t *c, int64_t seq)
+{
+    bench_counts_t *k = &self->counts;
+    if (seq < 0)
+        return true;
+    if (c->last_seq >= 0 && seq <= c->last_seq) {
+        k->duplicates++;
+        return false;
+    }
+    if (c->last_seq >= 0 && seq > c->last_seq + 1)
+        k->gaps += seq - c->last_seq - 1;
+    c->last_seq = seq;
+    return true;
+}
+
+static void
+s_got(bench_pool_t *self)
+{
+    bench_counts_t *k = &self->counts;
+    if (k->received++ == 0)
+        k->t_first_rx = self->now;
+    k->t_last_rx = self->now;
+}
+
+/* reconnect: counts c resumed once it holds every event stored before the
+ * edge came back. */
+static void
+s_resumed_check(bench_pool_t *self, s_conn_t *c)
+{
+    if (!c->again || c->resumed || c->state != S_READY || c->uniq < self->r_up)
+        return;
+    c->resumed = 1;
+    self->counts.resumed++;
+    self->counts.t_last_resumed = self->now ? self->now : bench_now_ns();
+    bench_hist_add(&self->aux, self->counts.t_last_resumed - self->t_up);
+}
+
+/* k of a correlation id "<prefix><k>", or -1. */
+static int64_t
+s_cid_k(const json_t *j, char prefix)
+{
+    const char *cid = json_string_value(json_object_get(j, "correlation_id"));
+    if (!cid || cid[0] != prefix || cid[1] < '0' || cid[1] > '9')
+        return -1;
+    return strtoll(cid + 1, NULL, 10);
+}
+
+static void
+s_app_fullpath(bench_pool_t *self, s_conn_t *c, const char *type, json_t *j)
+{
+    bench_counts_t *k = &self->counts;
+    if (strcmp(type, "health_update") == 0) {
+        int64_t v = s_json_int(json_object_get(json_object_get(j, "data"), "value"));
+        bool fresh = s_seq(self, c, s_json_int(json_object_get(j, "seq")));
+        int64_t t = 0;
+        /* the reading whose value is v: k with k % 200001 == v in the window */
+        for (int i = 0; fresh && c->slot && i < self->window && !t; i++) {
+            int64_t sk = c->slot[S_SLOT * i + 1];
+            if (sk >= 0 && sk % 200001 == v)
+                t = s_slot_mark(c->slot + S_SLOT * i, S_GOT_EVENT, S_GOT_EVENT | S_GOT_ACK);
+        }
+        if (!fresh || !t) {
+            if (fresh)
+                k->other++; /* not one of ours (another process wrote to this user) */
+            return;
+        }
+        s_got(self);
+        c->uniq++;
+        bench_hist_add(&self->lat, self->now - t);
+        s_fill(self, c);
+    } else if (strcmp(type, "ack") == 0) {
+        k->acked++;
+        int64_t t =
+            s_slot_mark(s_slot_of(self, c, s_cid_k(j, 'f')), S_GOT_ACK, S_GOT_EVENT | S_GOT_ACK);
+        if (t)
+            bench_hist_add(&self->aux, self->now - t);
+        s_fill(self, c);
+    } else if (strcmp(type, "error") == 0) {
+        int64_t *sl = s_slot_of(self, c, s_cid_k(j, 'f'));
+        if (sl) {
+            sl[1] = -1;
+            k->refused++;
+            k->expected--;
+            s_fill(self, c);
+        }
+    } else {
+        k->other++;
+    }
+}
+
+static void
+s_app_chat(bench_pool_t *self, s_conn_t *c, const char *type, json_t *j)
+{
+    bench_counts_t *k = &self->counts;
+    int global = self->lo + (int)(c - self->conns);
+    json_t *d = json_object_get(j, "data");
+    const char *text = json_string_value(json_object_get(d, "message"));
+    int64_t sender = s_json_int(json_object_get(d, "sender_id"));
+    bool from_partner = sender == s_user_of(self, global ^ 1);
+    long long t = 0, mk = -1;
+    if (strcmp(type, "ack") == 0) {
+        k->acked++;
+    } else if (strcmp(type, "error") == 0) {
+        int64_t *sl = s_slot_of(self, c, s_cid_k(j, 'c'));
+        if (sl) {
+            sl[1] = -1;
+            k->refused++;
+            s_fill(self, c);
+        }
+    } else if (strcmp(type, "chat_message") != 0 || !text || !from_partner) {
+        k->other++; /* assistant replies, own messages, typing */
+    } else if (global % 2 == 0 && sscanf(text, "echo %lld %lld", &t, &mk) == 2) {
+        int64_t sent = s_slot_mark(s_slot_of(self, c, mk), S_GOT_EVENT, S_GOT_EVENT);
+        if (!sent) {
+            k->duplicates++;
+            return;
+        }
+        s_got(self);
+        c->uniq++;
+        bench_hist_add(&self->lat, self->now - sent);
+        s_fill(self, c);
+    } else if (global % 2 == 1 && sscanf(text, "rtt %lld %lld", &t, &mk) == 2) {
+        bench_hist_add(&self->aux, self->now - t); /* one way */
+        const char *conv = json_string_value(json_object_get(d, "conversation_id"));
+        char msg[256];
+        int n = snprintf(msg, sizeof(msg),
+                         "{\"type\":\"chat_message\",\"correlation_id\":\"e%lld\",\"data\":"
+                         "{\"conversation_id\":\"%s\",\"message\":\"echo %lld %lld\"}}",
+                         mk, conv ? conv : "", t, mk);
+        if (n > 0 && (size_t)n < sizeof(msg) && s_send_frame(self, c, 1, msg, (size_t)n) != 0)
+            s_end(self, c, S_END_CLOSED);
+    } else {
+        k->other++;
+    }
+}
+
+static void
+s_app_reconnect(bench_pool_t *self, s_conn_t *c, const char *type, json_t *j)
+{
+    if (strcmp(type, "health_update") != 0) {
+        self->counts.other++;
+        return;
+    }
+    s_got(self);
+    if (s_seq(self, c, s_json_int(json_object_get(j, "seq")))) {
+        c->uniq++;
+        s_resumed_check(self, c);
+    }
+}
+
+/* A text message on a ready connection of fullpath, chat or reconnect.
+ * Returns 0, or -1 when c was ended. */
+static int
+s_app(bench_pool_t *self, s_conn_t *c, const unsigned char *text, size_t len)
+{
+    json_t *j = json_loadb((const char *)text, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (type && strcmp(type, "error") == 0) {
+        const char *code = json_string_value(json_object_get(j, "code"));
+        s_set_error(self, code ? code : "error");
+    }
+    if (json_integer_value(json_object_get(json_object_get(j, "data"), "probe")) == 1) {
+        if (!c->warm)
+            self->counts.warm++;
+        c->warm = 1;
+    } else if (type && self->cfg->scenario == BENCH_FULLPATH)
+        s_app_fullpath(self, c, type, j);
+    else if (type && self->cfg->scenario == BENCH_CHAT)
+        s_app_chat(self, c, type, j);
+    else if (type)
+        s_app_reconnect(self, c, type, j);
+    json_decref(j);
+    return c->state == S_READY ? 0 : -1;
+}
+
+void
+bench_pool_go(bench_pool_t *self)
+{
+    self->go = true;
+    self->t_go = bench_now_ns();
+    for (int i = 0; i < self->n; i++)
+        s_fill(self, &self->conns[i]);
+}
+
+void
+bench_pool_reconnect(bench_pool_t *self, int64_t r_up, int64_t t_up)
+{
+    self->r_up = r_up;
+    self->t_up = t_up;
+    self->now = 0;
+    for (int i = 0; i < self->n; i++) {
+        s_conn_t *c = &self->conns[i];
+        if (c->state == S_READY) { /* not noticed yet: it is gone all the same */
+            s_end(self, c, S_END_CLOSED);
+        }
+        if (c->state != S_DOWN)
+            continue;
+        c->again = 1;
+        c->warm = 0;
+        free(c->carry);
+        c->carry = NULL;
+        c->carry_len = c->carry_cap = 0;
+        s_open(self, i);
+    }
+}
+
+void
+bench_pool_tick(bench_pool_t *self)
+{
+    int64_t now = bench_now_ns();
+    if (self->retrying > 0) {
+        for (int i = 0; i < self->n; i++) {
+            s_conn_t *c = &self->conns[i];
+            if (c->state == S_RETRY && c->t_retry <= now) {
+                self->retrying--;
+                s_open(self, i);
+            }
+        }
+    }
+    if (!self->go || self->cfg->rate <= 0 || self->n == 0)
+        return;
+    /* this worker's part of the rate */
+    double rate = self->cfg->rate * self->n / self->cfg->connections;
+    if (self->cfg->scenario == BENCH_CHAT)
+        rate *= 2; /* only one connection in two sends */
+    int64_t due = (int64_t)((double)(now - self->t_go) * rate / 1e9) + 1;
+    for (int scanned = 0; self->paced < due && scanned < self->n; scanned++) {
+        s_conn_t *c = &self->conns[self->cursor];
+        self->cursor = (self->cursor + 1) % self->n;
+        if (s_try_send(self, c))
+            self->paced++;
+    }
+}
+
+int
+bench_pool_timeout_ms(bench_pool_t *self)
+{
+    return self->retrying > 0 || (self->go && self->cfg->rate > 0) ? 1 : 20;
+}
+
 /* One whole frame. Returns 0, or -1 when c was ended. */
 static int
 s_frame(bench_pool_t *self, s_conn_t *c, const bench_frame_t *f)
 {
+    if (f->opcode == 1 && f->fin && c->state == S_READY && self->cfg->scenario >= BENCH_FULLPATH)
+        return s_app(self, c, f->payload, f->len);
     if (f->opcode == 1 && f->fin) {
         int64_t t_ns = 0, seq = -1;
         bench_msg_kind_t kind =
@@ -462,7 +897,9 @@ s_subscription(const bench_cfg_t *cfg)
     const char *tail = strrchr(cfg->path, '/');
     if (!tail || strcmp(tail, "/combined") != 0)
         return NULL;
-    return cfg->scenario == BENCH_PERUSER ? "health_updates" : "notifications";
+    if (cfg->scenario == BENCH_CHAT)
+        return "chat";
+    return cfg->scenario == BENCH_BROADCAST ? "notifications" : "health_updates";
 }
 
 bench_pool_t *
@@ -488,6 +925,8 @@ bench_pool_new(const bench_cfg_t *cfg, const bench_cred_t *creds, size_t ncreds,
     bench_ws_accept(self->accept);
     bench_hist_init(&self->lat);
     bench_hist_init(&self->setup);
+    bench_hist_init(&self->aux);
+    self->window = cfg->scenario == BENCH_FULLPATH ? (cfg->window > 0 ? cfg->window : 1) : 1;
     self->counts.share = self->n;
     for (int i = 0; i < self->n && self->conns; i++)
         self->conns[i].fd = -1;
@@ -508,6 +947,11 @@ bench_pool_destroy(bench_pool_t **self_p)
         return;
     bench_pool_t *self = *self_p;
     static const unsigned char normal[2] = {0x03, 0xe8}; /* 1000 */
+    if (getenv("HM_BENCH_DEBUG"))
+        for (int i = 0; self->conns && i < self->n; i++)
+            fprintf(stderr, "conn %d user %lld state %d last_seq %lld uniq %lld\n", self->lo + i,
+                    (long long)s_user_of(self, self->lo + i), self->conns[i].state,
+                    (long long)self->conns[i].last_seq, (long long)self->conns[i].uniq);
     for (int i = 0; self->conns && i < self->n; i++) {
         s_conn_t *c = &self->conns[i];
         if (c->fd >= 0 && c->state >= S_AUTHING && c->out_len == 0) {
@@ -518,6 +962,7 @@ bench_pool_destroy(bench_pool_t **self_p)
             close(c->fd);
         free(c->carry);
         free(c->out);
+        free(c->slot);
     }
     if (self->epfd >= 0)
         close(self->epfd);
@@ -550,4 +995,10 @@ bench_hist_t *
 bench_pool_setup(bench_pool_t *self)
 {
     return &self->setup;
+}
+
+bench_hist_t *
+bench_pool_aux(bench_pool_t *self)
+{
+    return &self->aux;
 }

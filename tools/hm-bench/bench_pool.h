@@ -33,6 +33,20 @@ int bench_pool_epfd(bench_pool_t *self);
 /* Starts connections until the in-flight bound or the share is reached. */
 void bench_pool_open_more(bench_pool_t *self);
 
+/* fullpath, chat: start sending client messages. */
+void bench_pool_go(bench_pool_t *self);
+
+/* reconnect: every connection the server closed connects again at once and
+ * resumes from the last seq it saw; it counts as resumed once it holds
+ * r_up distinct events (t_up: when the edge came back, monotonic ns). */
+void bench_pool_reconnect(bench_pool_t *self, int64_t r_up, int64_t t_up);
+
+/* Timed work: paced sends, reconnection retries. Call once per loop. */
+void bench_pool_tick(bench_pool_t *self);
+
+/* How long the loop may sleep (ms). */
+int bench_pool_timeout_ms(bench_pool_t *self);
+
 /* Handles epoll events for key (a connection's). */
 void bench_pool_event(bench_pool_t *self, uint64_t key, uint32_t events);
 
@@ -41,5 +55,8 @@ void bench_pool_event(bench_pool_t *self, uint64_t key, uint32_t events);
 bench_counts_t *bench_pool_counts(bench_pool_t *self);
 bench_hist_t *bench_pool_latency(bench_pool_t *self);
 bench_hist_t *bench_pool_setup(bench_pool_t *self);
+/* The scenario's third figure: fullpath submit-to-ack, chat one-way
+ * (sender to partner), reconnect edge-back-to-resumed per connection. */
+bench_hist_t *bench_pool_aux(bench_pool_t *self);
 
 #endif /* BENCH_POOL_H */

@@ -72,8 +72,10 @@ bench_pub_new(const bench_cfg_t *cfg, const bench_cred_t *creds, size_t ncreds)
     self->cfg = cfg;
     self->creds = creds;
     self->ncreds = ncreds;
-    bool health = cfg->scenario == BENCH_PERUSER;
-    const char *type = health ? HM_MSG_HEALTH_UPDATE : HM_MSG_NOTIFICATION;
+    bool health = cfg->scenario != BENCH_BROADCAST;
+    const char *type = cfg->scenario == BENCH_CHAT ? "chat_message"
+                       : health                    ? HM_MSG_HEALTH_UPDATE
+                                                   : HM_MSG_NOTIFICATION;
     self->pub = hm_bus_pub_new(cfg->events_in);
     self->env = hm_envelope_new(type);
     self->probe = hm_envelope_new(type);
@@ -110,11 +112,14 @@ s_user(bench_pub_t *self, long long idx)
 int
 bench_pub_probe(bench_pub_t *self)
 {
-    if (self->cfg->scenario != BENCH_PERUSER)
+    if (self->cfg->scenario == BENCH_BROADCAST)
         return hm_bus_publish(self->pub, HM_TOPIC_ALL_NOTIFY, self->probe);
     for (int i = 0; i < self->cfg->connections; i++) {
         int64_t user = s_user(self, i);
-        snprintf(self->topic, sizeof(self->topic), HM_TOPIC_USER_HEALTH_FMT, (long long)user);
+        if (self->cfg->scenario == BENCH_CHAT)
+            snprintf(self->topic, sizeof(self->topic), "u.%lld.chat", (long long)user);
+        else
+            snprintf(self->topic, sizeof(self->topic), HM_TOPIC_USER_HEALTH_FMT, (long long)user);
         self->probe->user_id = user;
         if (hm_bus_publish(self->pub, self->topic, self->probe) != 0)
             return -1;

@@ -13,7 +13,8 @@
  * "t_ns" comes first and "seq" right after it so that a receiver finds both
  * without parsing the JSON (bench_ws_classify). Warm-up probes carry
  * {"probe": 1} and no seq: they prove that the subscriptions have reached
- * this publisher (ZeroMQ drops what nobody has subscribed to yet).
+ * this publisher (ZeroMQ drops what nobody has subscribed to yet); fullpath
+ * and reconnect probe u.<id>.health, chat u.<id>.chat.
  */
 #ifndef BENCH_PUB_H
 #define BENCH_PUB_H

@@ -51,17 +51,90 @@ s_failed(const bench_cfg_t *cfg, const bench_counts_t *t)
                      (json_int_t)(cfg->connections - t->settled));
 }
 
+/* Does the scenario deliver events? */
+static bool
+s_has_events(const bench_cfg_t *cfg)
+{
+    return cfg->scenario != BENCH_CONNECT && cfg->scenario != BENCH_IDLE;
+}
+
+/* CPU seconds of the server roles a delivered message costs: edge and
+ * broker, plus the service on the path. *known false when one is unknown. */
+static double
+s_server_cpu(const bench_cfg_t *cfg, const bench_result_t *r, bool *known)
+{
+    int roles[3] = {BENCH_EDGE, BENCH_BROKER, -1};
+    if (cfg->scenario == BENCH_FULLPATH)
+        roles[2] = BENCH_HEALTH;
+    else if (cfg->scenario == BENCH_CHAT)
+        roles[2] = BENCH_CHATSVC;
+    double sum = 0;
+    *known = true;
+    for (int i = 0; i < 3; i++) {
+        if (roles[i] < 0)
+            continue;
+        *known = *known && r->cpu_s[roles[i]] >= 0;
+        sum += r->cpu_s[roles[i]];
+    }
+    return sum;
+}
+
+static json_t *
+s_count(int64_t v, bool known)
+{
+    return known ? json_integer(v) : json_null();
+}
+
+/* The figures of fullpath, chat and reconnect (null for the others). */
+static void
+s_clients(json_t *j, const bench_cfg_t *cfg, const bench_result_t *r)
+{
+    const bench_counts_t *t = &r->total;
+    bool sends = cfg->scenario == BENCH_FULLPATH || cfg->scenario == BENCH_CHAT;
+    bool rec = cfg->scenario == BENCH_RECONNECT;
+    bool any = sends || rec;
+    json_object_set_new(j, "sent", s_count(t->sent, sends));
+    json_object_set_new(j, "acked", s_count(t->acked, sends));
+    json_object_set_new(j, "refused", s_count(t->refused, sends));
+    json_object_set_new(j, "gaps", s_count(t->gaps, any));
+    json_object_set_new(j, "other", s_count(t->other, any));
+    json_object_set_new(j, "window", s_count(cfg->window, cfg->scenario == BENCH_FULLPATH));
+    json_object_set_new(j, "ack_us",
+                        cfg->scenario == BENCH_FULLPATH ? s_latency(&r->aux) : json_null());
+    json_object_set_new(j, "oneway_us",
+                        cfg->scenario == BENCH_CHAT ? s_latency(&r->aux) : json_null());
+    json_object_set_new(j, "resume_us", rec ? s_latency(&r->aux) : json_null());
+    json_object_set_new(j, "restart", rec ? json_string(cfg->restart_how) : json_null());
+    json_object_set_new(j, "rounds", s_count(r->rounds, rec));
+    json_object_set_new(j, "rounds_before_restart",
+                        s_count((int64_t)(cfg->rounds_before >= 1 ? cfg->rounds_before : 1), rec));
+    json_object_set_new(j, "rounds_until_up", s_count(r->rounds_up, rec));
+    json_object_set_new(j, "dropped", s_count(t->dropped, rec));
+    json_object_set_new(j, "reconnected", s_count(t->reconnected, rec));
+    json_object_set_new(j, "resumed", s_count(t->resumed, rec));
+    json_object_set_new(j, "retries", s_count(t->retries, rec));
+    json_object_set_new(j, "downtime_s",
+                        s_fine((double)(r->t_up - r->t_kill) / S_NS, rec && r->t_up && r->t_kill));
+    json_object_set_new(
+        j, "resume_s",
+        s_fine((double)(t->t_last_resumed - r->t_up) / S_NS, rec && r->t_up && t->t_last_resumed));
+    json_object_set_new(j, "resume_complete",
+                        rec ? json_boolean(t->resumed >= t->ready && t->ready > 0) : json_null());
+}
+
 /* Delivery figures: counts, rates, latency, CPU per event. */
 static void
 s_delivery(json_t *j, const bench_cfg_t *cfg, const bench_result_t *r)
 {
     const bench_counts_t *t = &r->total;
-    bool events = cfg->scenario == BENCH_BROADCAST || cfg->scenario == BENCH_PERUSER;
+    bool events = s_has_events(cfg);
     int64_t unique = t->received - t->duplicates;
     double pub_s = (double)(r->t_pub_last - r->t_pub_first) / S_NS;
     double dur_s = (double)(t->t_last_rx - r->t_pub_first) / S_NS;
-    double srv = r->cpu_s[BENCH_EDGE] + r->cpu_s[BENCH_BROKER];
-    bool srv_known = r->cpu_s[BENCH_EDGE] >= 0 && r->cpu_s[BENCH_BROKER] >= 0;
+    bool srv_known = false;
+    double srv = s_server_cpu(cfg, r, &srv_known);
+    if (cfg->scenario == BENCH_RECONNECT) /* the window is the resume, not the run */
+        srv_known = false;
     json_object_set_new(j, "published", json_integer(r->published));
     json_object_set_new(j, "expected", json_integer(t->expected));
     json_object_set_new(j, "delivered", json_integer(t->received));
@@ -88,12 +161,19 @@ s_connections(json_t *j, const bench_cfg_t *cfg, const bench_result_t *r)
     bool all_known =
         r->cpu_s[BENCH_EDGE] >= 0 && r->cpu_s[BENCH_BROKER] >= 0 && r->cpu_s[BENCH_AUTH] >= 0;
     bool connect = cfg->scenario == BENCH_CONNECT;
+    int64_t conns = t->ready;
+    if (cfg->scenario == BENCH_RECONNECT) { /* per reconnection, hm-health's replays too */
+        all += r->cpu_s[BENCH_HEALTH];
+        all_known = all_known && r->cpu_s[BENCH_HEALTH] >= 0;
+        connect = true;
+        conns = t->reconnected;
+    }
     json_object_set_new(j, "setup_us", s_latency(&r->setup));
     json_object_set_new(j, "connect_per_s", s_real((double)t->ready / span, t->ready && span > 0));
     json_object_set_new(j, "server_cpu_us_per_conn",
-                        s_real(all * 1e6 / (double)t->ready, connect && all_known && t->ready));
+                        s_real(all * 1e6 / (double)conns, connect && all_known && conns));
     json_t *cpu = json_object();
-    const char *roles[BENCH_ROLES] = {"edge", "broker", "auth", "bench"};
+    const char *roles[BENCH_ROLES] = {"edge", "broker", "auth", "bench", "health", "chat"};
     for (int i = 0; i < BENCH_ROLES; i++)
         json_object_set_new(cpu, roles[i], s_fine(r->cpu_s[i], r->cpu_s[i] >= 0));
     json_object_set_new(j, "cpu_s", cpu);
@@ -126,8 +206,9 @@ bench_report_json(const bench_cfg_t *cfg, const bench_result_t *r)
         return NULL;
     s_delivery(j, cfg, r);
     s_connections(j, cfg, r);
+    s_clients(j, cfg, r);
     json_object_set_new(j, "hold_s", s_real(cfg->hold_s, cfg->scenario == BENCH_IDLE));
-    bool events = cfg->scenario == BENCH_BROADCAST || cfg->scenario == BENCH_PERUSER;
+    bool events = s_has_events(cfg);
     json_object_set_new(j, "warm_complete", events ? json_boolean(r->warm_complete) : json_null());
     if (!events) { /* what was not used is not reported */
         json_object_set_new(j, "events", json_null());
@@ -173,6 +254,8 @@ bench_report_row(FILE *f, const json_t *report)
         label && *label ? label : json_string_value(json_object_get(report, "scenario"));
     const char *scenario = json_string_value(json_object_get(report, "scenario"));
     bool connect = scenario && strcmp(scenario, "connect") == 0;
+    bool rec = scenario && strcmp(scenario, "reconnect") == 0;
+    const char *lat = rec ? "resume_us" : "latency_us"; /* reconnect: edge back to resumed */
     const json_t *jrate = json_object_get(report, "rate");
     const char *rate = !json_is_number(jrate)         ? "-"
                        : json_number_value(jrate) > 0 ? s_cell(report, "rate", NULL, 1, 0, b[3], 32)
@@ -181,12 +264,11 @@ bench_report_row(FILE *f, const json_t *report)
             s_cell(report, "ready", NULL, 1, 0, b[1], 32),
             s_cell(report, "events", NULL, 1, 0, b[2], 32), rate,
             s_cell(report, "delivered_per_s", NULL, 1, 0, b[4], 32),
-            s_cell(report, "latency_us", "p50", 1, 0, b[5], 32),
-            s_cell(report, "latency_us", "p99", 1, 0, b[6], 32),
-            s_cell(report, "latency_us", "max", 1, 0, b[7], 32),
+            s_cell(report, lat, "p50", 1, 0, b[5], 32), s_cell(report, lat, "p99", 1, 0, b[6], 32),
+            s_cell(report, lat, "max", 1, 0, b[7], 32),
             s_cell(report, "lost", NULL, 1, 0, b[8], 32),
-            connect ? s_cell(report, "server_cpu_us_per_conn", NULL, 1, 1, b[9], 32)
-                    : s_cell(report, "server_cpu_us_per_msg", NULL, 1, 2, b[9], 32),
+            connect || rec ? s_cell(report, "server_cpu_us_per_conn", NULL, 1, 1, b[9], 32)
+                           : s_cell(report, "server_cpu_us_per_msg", NULL, 1, 2, b[9], 32),
             s_cell(report, "connect_per_s", NULL, 1, 0, b[10], 32),
             s_cell(report, "setup_us", "p99", 1000, 1, b[11], 32),
             s_cell(report, "edge_rss_per_conn_b", NULL, 1, 0, b[12], 32),
@@ -197,9 +279,12 @@ void
 bench_report_legend(FILE *f)
 {
     fprintf(f, "deliv/s: events received per second, first publish to last receipt; p50/p99/max: "
-               "publish-to-receipt latency (us); lost: expected - delivered;\n"
-               "srv_us: edge+broker CPU us per delivered event (connect: edge+broker+auth per "
-               "connection); conn/s: connect+authenticate+subscribe per second;\n"
+               "publish-to-receipt latency (us) (fullpath: submit to own receipt; chat: round "
+               "trip; reconnect: edge back to resumed, per connection); lost: expected - "
+               "delivered;\n"
+               "srv_us: edge+broker CPU us per delivered event, fullpath +health, chat +chat "
+               "(connect: edge+broker+auth per connection, reconnect: +health per reconnection); "
+               "conn/s: connect+authenticate+subscribe per second;\n"
                "setup99ms: p99 connect() to subscribed; rss_B/conn: edge RSS growth per ready "
                "connection; bench%%: hm-bench's own CPU in the window (100 = one core: the load "
                "generator was the limit).\n");

@@ -12,7 +12,16 @@
  * CPU over the window, 100 = one core), server_cpu_us_per_msg (edge + broker per delivered event),
  * server_cpu_us_per_conn (connect: edge + broker + auth per connection),
  * edge_rss_base_kb, edge_rss_kb, edge_rss_per_conn_b, hold_s,
- * warm_complete, setup_complete. Figures that were not measured are null.
+ * warm_complete, setup_complete; cpu_s also has health and chat.
+ * fullpath, chat and reconnect add: sent, acked, refused (client messages
+ * and their replies; refused ones are not expected), gaps (seqs skipped),
+ * other (messages that were none of ours: assistant replies, own echoes),
+ * window, ack_us (fullpath: submit to ack), oneway_us (chat: sender to
+ * partner), resume_us (reconnect: edge back to each connection resumed),
+ * restart, rounds, rounds_before_restart, rounds_until_up, dropped,
+ * reconnected, resumed, retries, downtime_s, resume_s (edge back to the
+ * last connection resumed), resume_complete. Figures that were not
+ * measured are null.
  */
 #ifndef BENCH_REPORT_H
 #define BENCH_REPORT_H

@@ -14,14 +14,23 @@
 #include "bench_run.h"
 
 #include <czmq.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench_fleet.h"
 #include "bench_proc.h"
 #include "bench_pub.h"
+#include "hm_ids.h"
+#include "hm_mdp.h"
+#include "hm_proto.h"
+
+extern char **environ;
 
 #define S_NS 1000000000LL
 #define S_MS 1000000LL
@@ -210,6 +219,303 @@ s_hold(s_run_t *run)
     return rc;
 }
 
+/* ---- fullpath and chat: the clients send, the workers time it ---------- */
+
+/* Messages the ready connections will send (what the workers counted as
+ * expected, plus what the server refused: those are not expected). */
+static int64_t
+s_planned(const s_run_t *run)
+{
+    const bench_counts_t *t = &run->r->total;
+    return run->cfg->scenario == BENCH_FULLPATH ? t->expected + t->refused : t->expected;
+}
+
+/* fullpath, chat: warm-up, go, wait until everything sent came back or
+ * nothing moved for drain_ms. */
+static int
+s_clients_send(s_run_t *run, const bench_cred_t *creds, size_t ncreds)
+{
+    bench_pub_t *pub = bench_pub_new(run->cfg, creds, ncreds);
+    if (!pub)
+        return -1;
+    int rc = s_warm_up(run, pub);
+    bench_pub_destroy(&pub);
+    bench_result_t *r = run->r;
+    bench_counts_t *t = &r->total;
+    s_cpu_sample(run, run->cpu0);
+    r->t_pub_first = bench_now_ns();
+    if (rc == 0)
+        rc = bench_fleet_command(run->fleet, 'g', 0, 0);
+    int64_t last = bench_now_ns(), seen_rx = -1, seen_tx = -1;
+    while (rc == 0 && bench_now_ns() - last < run->cfg->drain_ms * S_MS) {
+        if (s_poll_for(run, 20) != 0) {
+            rc = -1;
+            break;
+        }
+        if (!r->t_pub_last && t->sent >= s_planned(run))
+            r->t_pub_last = bench_now_ns();
+        if (t->sent >= s_planned(run) && t->received >= t->expected)
+            break;
+        if (t->received != seen_rx || t->sent != seen_tx) {
+            seen_rx = t->received;
+            seen_tx = t->sent;
+            last = bench_now_ns();
+        }
+    }
+    if (!r->t_pub_last)
+        r->t_pub_last = bench_now_ns();
+    r->published = t->sent;
+    s_cpu_window(run, r->t_pub_first);
+    return rc;
+}
+
+/* ---- reconnect: readings through hm-health while the edge restarts ----- */
+
+#define S_FEED_INFLIGHT 1000 /* device readings in flight to hm-health */
+#define S_FEED_RESEND_MS 5000
+
+typedef struct {
+    s_run_t *run;
+    const bench_cred_t *creds;
+    hm_mdp_client_t *mdp;
+    zhashx_t *ids;              /* request id of this round -> user index + 1 */
+    char (*id)[HM_UUID_STRLEN]; /* per user: this round's request id */
+    uint8_t *done;              /* per user: acked this round */
+    long long round;            /* rounds fully stored */
+    int next;                   /* next user to send in this round */
+    bool idle;                  /* the last round is stored, the next not started */
+    int pending;                /* users of this round not acked yet */
+    int inflight;
+    int64_t t_sent; /* the last send of this round (resends after silence) */
+    long long sent; /* requests sent since t0 (for the rate) */
+    int64_t t0;     /* first send of this stretch, 0: not yet */
+} s_feed_t;
+
+static int
+s_feed_send(s_feed_t *f, int i)
+{
+    const bench_cfg_t *cfg = f->run->cfg;
+    hm_envelope_t *env = hm_envelope_new(HM_VERB_HEALTH_DEVICE_READING);
+    if (!env)
+        return -1;
+    hm_envelope_set_id(env, f->id[i]);
+    hm_envelope_set_data(env, json_pack("{s:I, s:s, s:s, s:i, s:s}", "user_id",
+                                        (json_int_t)f->creds[i].user_id, "device_id", "hm-bench",
+                                        "metric", "heart_rate", "value", 60 + (int)(f->round % 40),
+                                        "unit", "bpm"));
+    (void)cfg;
+    int rc = hm_mdp_client_send(f->mdp, HM_SVC_HEALTH, env);
+    hm_envelope_destroy(&env);
+    f->inflight++;
+    f->sent++;
+    f->t_sent = bench_now_ns();
+    return rc;
+}
+
+/* Starts round f->round: fresh ids. */
+static void
+s_feed_round(s_feed_t *f)
+{
+    int n = f->run->cfg->connections;
+    zhashx_purge(f->ids);
+    for (int i = 0; i < n; i++) {
+        hm_uuid4(f->id[i]);
+        zhashx_insert(f->ids, f->id[i], (void *)(intptr_t)(i + 1));
+        f->done[i] = 0;
+    }
+    f->next = 0;
+    f->pending = n;
+    f->idle = false;
+}
+
+/* Sends what the rate and the in-flight bound allow, reads replies for up
+ * to ms. Returns 0 or -1. A round whose last reply came in starts the
+ * next one when more is true. */
+static int
+s_feed_step(s_feed_t *f, int ms, bool more)
+{
+    const bench_cfg_t *cfg = f->run->cfg;
+    int n = cfg->connections;
+    if (f->idle)
+        s_feed_round(f);
+    int64_t now = bench_now_ns();
+    if (!f->t0)
+        f->t0 = now;
+    long long allowed =
+        cfg->rate > 0 ? (long long)((double)(now - f->t0) * cfg->rate / 1e9) + 1 : LLONG_MAX;
+    while (f->next < n && f->inflight < S_FEED_INFLIGHT && f->sent < allowed)
+        if (s_feed_send(f, f->next++) != 0)
+            return -1;
+    if (f->next >= n && f->pending > 0 && now - f->t_sent > S_FEED_RESEND_MS * S_MS) {
+        f->inflight = 0; /* silence: send again what is missing (same ids) */
+        for (int i = 0; i < n; i++)
+            if (!f->done[i] && s_feed_send(f, i) != 0)
+                return -1;
+    }
+    zmq_pollitem_t item = {.socket = zsock_resolve(hm_mdp_client_sock(f->mdp)),
+                           .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, ms) > 0) {
+        char *service = NULL;
+        hm_envelope_t *rep = NULL;
+        while (hm_mdp_client_recv(f->mdp, &service, &rep) == 0) {
+            intptr_t i = rep && rep->id ? (intptr_t)zhashx_lookup(f->ids, rep->id) : 0;
+            if (i > 0 && f->inflight > 0)
+                f->inflight--;
+            if (i > 0 && strcmp(rep->type, HM_MSG_ACK) == 0 && !f->done[i - 1]) {
+                f->done[i - 1] = 1;
+                f->pending--;
+            } else if (i > 0 && !f->done[i - 1] && s_feed_send(f, (int)i - 1) != 0) {
+                return -1; /* refused (service_unavailable): again, same id */
+            }
+            free(service);
+            hm_envelope_destroy(&rep);
+        }
+    }
+    if (f->pending == 0 && f->next >= n) {
+        f->round++;
+        f->run->r->published += n;
+        if (more)
+            s_feed_round(f);
+        else
+            f->idle = true; /* until the next step */
+    }
+    return zsys_interrupted ? -1 : 0;
+}
+
+/* Feeds until round `until` is stored. Returns 0 or -1. */
+static int
+s_feed_until(s_feed_t *f, long long until)
+{
+    f->t0 = f->sent = 0; /* the rate starts again: no burst after a pause */
+    while (f->round < until) {
+        if (s_feed_step(f, 5, f->round + 1 < until) != 0 || bench_fleet_poll(f->run->fleet, 0) < 0)
+            return -1;
+    }
+    bench_fleet_total(f->run->fleet, &f->run->r->total);
+    return 0;
+}
+
+/* Waits until the workers received what is expected of them, or nothing
+ * moved for drain_ms; with resume, also until every connection resumed. */
+static int
+s_wait_received(s_run_t *run, int64_t expected, bool resume)
+{
+    bench_counts_t *t = &run->r->total;
+    int64_t start = bench_now_ns(), last = start, seen = -1;
+    while (bench_now_ns() - last < run->cfg->drain_ms * S_MS &&
+           bench_now_ns() - start < run->cfg->setup_timeout_s * S_NS) {
+        if (s_poll_for(run, 20) != 0)
+            return -1;
+        if (t->received - t->duplicates >= expected && (!resume || t->resumed >= t->ready))
+            return 0;
+        int64_t progress = t->received + t->resumed + t->reconnected + t->retries + t->dropped;
+        if (progress != seen) {
+            seen = progress;
+            last = bench_now_ns();
+        }
+    }
+    fprintf(stderr, "hm-bench: %lld of %lld events in%s\n",
+            (long long)(t->received - t->duplicates), (long long)expected,
+            resume ? ", not every connection resumed" : "");
+    return 0;
+}
+
+/* Runs the restart command; reads the new edge PIDs from its output. */
+static int
+s_restart(s_run_t *run, s_feed_t *f)
+{
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    char *argv[] = {"/bin/sh", "-c", (char *)run->cfg->restart_cmd, NULL};
+    pid_t pid = 0;
+    run->r->t_kill = bench_now_ns();
+    int rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    if (rc != 0) {
+        close(out[0]);
+        fprintf(stderr, "hm-bench: cannot run the restart command: %s\n", strerror(rc));
+        return -1;
+    }
+    /* readings go on while the edge is down */
+    f->t0 = f->sent = 0;
+    int status = 0;
+    pid_t done = 0;
+    while (rc == 0 && (done = waitpid(pid, &status, WNOHANG)) == 0)
+        rc = s_feed_step(f, 5, true);
+    run->r->t_up = bench_now_ns();
+    char buf[256] = "";
+    ssize_t n = read(out[0], buf, sizeof(buf) - 1);
+    close(out[0]);
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, " \r\n")] = '\0';
+    if (done == pid && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+        fprintf(stderr, "hm-bench: the restart command failed (status %d)\n", status);
+        rc = -1;
+    }
+    if (rc == 0 && *buf)
+        bench_procs_init(&run->procs[BENCH_EDGE], "edge", buf, "hm-edge", 0);
+    else if (rc == 0)
+        run->procs[BENCH_EDGE].n = 0; /* the old PIDs are gone: CPU unknown */
+    return rc;
+}
+
+/* reconnect: readings before, during and after an edge restart. */
+static int
+s_reconnect(s_run_t *run, const bench_cred_t *creds, size_t ncreds)
+{
+    const bench_cfg_t *cfg = run->cfg;
+    bench_result_t *r = run->r;
+    bench_counts_t *t = &r->total;
+    bench_pub_t *pub = bench_pub_new(cfg, creds, ncreds);
+    int rc = pub ? s_warm_up(run, pub) : -1;
+    bench_pub_destroy(&pub);
+    int n = cfg->connections;
+    s_feed_t f = {.run = run, .creds = creds};
+    f.mdp = hm_mdp_client_new(cfg->requests, 5000, 0);
+    f.ids = zhashx_new();
+    f.id = calloc((size_t)n, sizeof(*f.id));
+    f.done = calloc((size_t)n, 1);
+    if (!f.mdp || !f.ids || !f.id || !f.done) {
+        fprintf(stderr, "hm-bench: cannot send requests on %s\n", cfg->requests);
+        rc = -1;
+    }
+    long long before = cfg->rounds_before >= 1 ? (long long)cfg->rounds_before : 1;
+    if (rc == 0) {
+        s_feed_round(&f);
+        r->t_pub_first = bench_now_ns();
+        rc = s_feed_until(&f, before);
+    }
+    if (rc == 0)
+        rc = s_wait_received(run, t->ready * before, false);
+    if (rc == 0)
+        rc = s_restart(run, &f);
+    if (rc == 0) {
+        r->rounds_up = f.round;
+        s_cpu_sample(run, run->cpu0);
+        run->cpu0[BENCH_EDGE] = 0; /* a new process: all its CPU is in the window */
+        rc = bench_fleet_command(run->fleet, 'r', f.round, r->t_up);
+    }
+    if (rc == 0) {
+        bool partial = !f.idle && f.next > 0;
+        rc = s_feed_until(&f, r->rounds_up + (partial ? 1 : 0) + (long long)cfg->rounds_after);
+        r->t_pub_last = bench_now_ns();
+    }
+    r->rounds = f.round;
+    if (rc == 0)
+        rc = s_wait_received(run, t->ready * f.round, true);
+    s_cpu_window(run, r->t_up ? r->t_up : bench_now_ns());
+    hm_mdp_client_destroy(&f.mdp);
+    zhashx_destroy(&f.ids);
+    free(f.id);
+    free(f.done);
+    return rc;
+}
+
 static int
 s_scenario(s_run_t *run, const bench_cred_t *creds, size_t ncreds)
 {
@@ -225,8 +531,12 @@ s_scenario(s_run_t *run, const bench_cred_t *creds, size_t ncreds)
     case BENCH_BROADCAST:
     case BENCH_PERUSER:
         return s_events(run, creds, ncreds);
-    default: /* hooks: main refuses them before anything starts */
-        fprintf(stderr, "hm-bench: scenario %s is not implemented yet\n", run->cfg->scenario_name);
+    case BENCH_FULLPATH:
+    case BENCH_CHAT:
+        return s_clients_send(run, creds, ncreds);
+    case BENCH_RECONNECT:
+        return s_reconnect(run, creds, ncreds);
+    default:
         return -1;
     }
 }
@@ -238,10 +548,16 @@ bench_run(const bench_cfg_t *cfg, const bench_cred_t *creds, size_t ncreds, benc
     memset(r, 0, sizeof(*r));
     bench_hist_init(&r->lat);
     bench_hist_init(&r->setup);
+    bench_hist_init(&r->aux);
     s_run_t run = {.cfg = cfg, .r = r};
     bench_procs_init(&run.procs[BENCH_EDGE], "edge", cfg->edge_pids, "hm-edge", 0);
     bench_procs_init(&run.procs[BENCH_BROKER], "broker", cfg->broker_pids, "hm-broker", 0);
     bench_procs_init(&run.procs[BENCH_AUTH], "auth", cfg->auth_pids, "hm-auth", 1);
+    bool health = cfg->scenario == BENCH_FULLPATH || cfg->scenario == BENCH_RECONNECT;
+    if (health || *cfg->health_pids)
+        bench_procs_init(&run.procs[BENCH_HEALTH], "health", cfg->health_pids, "hm-health", 1);
+    if (cfg->scenario == BENCH_CHAT || *cfg->chat_pids)
+        bench_procs_init(&run.procs[BENCH_CHATSVC], "chat", cfg->chat_pids, "hm-chat", 1);
     bench_procs_t *client = &run.procs[BENCH_CLIENT];
     client->role = "bench";
     bench_procs_add(client, getpid());
@@ -259,8 +575,10 @@ bench_run(const bench_cfg_t *cfg, const bench_cred_t *creds, size_t ncreds, benc
     if (rc == 0)
         rc = s_scenario(&run, creds, ncreds);
     r->rss_kb = bench_procs_rss_kb(&run.procs[BENCH_EDGE]);
-    if (bench_fleet_finish(run.fleet, &r->total, &r->lat, &r->setup) != 0)
+    if (bench_fleet_finish(run.fleet, &r->total, &r->lat, &r->setup, &r->aux) != 0)
         rc = -1;
+    if (cfg->scenario == BENCH_RECONNECT) /* every user got every round */
+        r->total.expected = r->total.ready * r->rounds;
     bench_fleet_destroy(&run.fleet);
     return rc;
 }

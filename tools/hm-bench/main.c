@@ -13,6 +13,23 @@
  *              (INFLIGHT handshakes at a time per worker): connect +
  *              authenticate + subscribed per second
  *   idle       N connections held for HOLD_S: edge memory per connection
+ *   fullpath   N connections on /ws/health, one user each; the clients send
+ *              EVENTS health_update readings (steps, value = the
+ *              connection's message number) at RATE (0: WINDOW in flight per
+ *              connection); hm-health stores and publishes each, the same
+ *              connection receives it: submit-to-receipt latency
+ *   reconnect  N connections on /ws/combined following their own health
+ *              stream; hm-bench stores ROUNDS_BEFORE readings per user
+ *              through hm-health (health.device_reading on the bus), runs
+ *              RESTART_CMD (restarts the edge) while it keeps storing
+ *              readings, then every connection the edge closed reconnects
+ *              at once and subscribes with since_seq; ROUNDS_AFTER more
+ *              rounds go on meanwhile. Reports when every connection had
+ *              all it missed, and every seq skipped or lost
+ *   chat       N/2 pairs on /ws/chat: the first of a pair (a patient) sends
+ *              "rtt T K" in a conversation with the second (a linked
+ *              clinician), who answers "echo T K"; EVENTS round trips in
+ *              all, one in flight per pair, at RATE (0: closed loop)
  *
  * Events are published on the bus by hm-bench itself (PUB to the broker's
  * events-in) with the CLOCK_MONOTONIC publish time in their data, and timed
@@ -22,9 +39,13 @@
  * processes (one process may hold 20,000 files) and the sockets over source
  * addresses 127.0.0.2, .3, ... (ephemeral ports are per source address).
  *
+ * HM_BENCH_DEBUG=1 in the environment: each worker prints every
+ * connection's state, last seq and events at the end (stderr).
+ *
  * Exit codes: 0 the scenario ran (the report says what was lost), 1 it
  * could not run to the end, 2 bad usage.
  */
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +67,18 @@ static const hm_cfg_opt_t s_opts[] = {
     {"path", HM_CFG_STR, "", 0, 0,
      "WebSocket path (default /ws/health for peruser, else /ws/notifications)"},
     {"scenario", HM_CFG_STR, "broadcast", 0, 0,
-     "broadcast, peruser, connect or idle (hooks, not yet: health-path, reconnect, chat-rtt)"},
+     "broadcast, peruser, connect, idle, fullpath, reconnect or chat"},
     {"connections", HM_CFG_INT, "100", 1, 1000000, "WebSocket connections (N)"},
-    {"rate", HM_CFG_DOUBLE, "0", 0, 10000000, "events per second (0: as fast as possible)"},
+    {"rate", HM_CFG_DOUBLE, "0", 0, 10000000,
+     "events per second (0: as fast as possible; chat: round trips, reconnect: readings)"},
+    {"window", HM_CFG_INT, "4", 1, 1000, "fullpath: readings in flight per connection"},
+    {"rounds_before", HM_CFG_DOUBLE, "1", 1, 1000000,
+     "reconnect: readings per user before the restart"},
+    {"rounds_after", HM_CFG_DOUBLE, "1", 0, 1000000,
+     "reconnect: readings per user stored after the edge is back, while clients resume"},
+    {"restart_cmd", HM_CFG_STR, "", 0, 0,
+     "reconnect: shell command that restarts the edge and prints its new PID(s)"},
+    {"restart_how", HM_CFG_STR, "", 0, 0, "reconnect: how the command stops the edge (report)"},
     {"events", HM_CFG_INT, "100", 0, 10000000000.0, "events to publish"},
     {"payload", HM_CFG_INT, "100", 0, 262144, "bytes of padding in each event's data"},
     {"tokens_file", HM_CFG_STR, "", 0, 0,
@@ -66,6 +96,8 @@ static const hm_cfg_opt_t s_opts[] = {
     {"edge_pid", HM_CFG_STR, "", 0, 0, "hm-edge PIDs, comma-separated (default: the only hm-edge)"},
     {"broker_pid", HM_CFG_STR, "", 0, 0, "hm-broker PID (default: the only hm-broker)"},
     {"auth_pid", HM_CFG_STR, "", 0, 0, "hm-auth PID (default: the only hm-auth)"},
+    {"health_pid", HM_CFG_STR, "", 0, 0, "hm-health PID (default: the only hm-health)"},
+    {"chat_pid", HM_CFG_STR, "", 0, 0, "hm-chat PID (default: the only hm-chat)"},
     {"hold_s", HM_CFG_DOUBLE, "5", 0, 86400, "idle: how long to hold the connections, after a settle second (s)"},
     {"drain_ms", HM_CFG_INT, "3000", 10, 600000,
      "after the last publish, give up when nothing arrived for this long (ms)"},
@@ -85,7 +117,7 @@ static const hm_cfg_opt_t s_opts[] = {
 #define S_CONNS_PER_ADDR 20000
 
 static const char *s_scenarios[BENCH_SCENARIO_COUNT] = {
-    "broadcast", "peruser", "connect", "idle", "health-path", "reconnect", "chat-rtt",
+    "broadcast", "peruser", "connect", "idle", "fullpath", "reconnect", "chat",
 };
 
 /* Splits ws://HOST:PORT[/PATH] into the buffers. Returns 0 or -1. */
@@ -123,10 +155,6 @@ s_settings(hm_config_t *cfg, bench_cfg_t *b, char *host, char *path)
         fprintf(stderr, "hm-bench: unknown scenario '%s' (see --help)\n", name);
         return -1;
     }
-    if (b->scenario > BENCH_IDLE) {
-        fprintf(stderr, "hm-bench: scenario %s is a hook, not implemented yet\n", name);
-        return -1;
-    }
     b->scenario_name = s_scenarios[b->scenario];
     snprintf(host, 64, "%s", hm_config_str(cfg, "host"));
     snprintf(path, 256, "%s", hm_config_str(cfg, "path"));
@@ -138,7 +166,10 @@ s_settings(hm_config_t *cfg, bench_cfg_t *b, char *host, char *path)
     }
     if (!*path)
         snprintf(path, 256, "%s",
-                 b->scenario == BENCH_PERUSER ? "/ws/health" : "/ws/notifications");
+                 b->scenario == BENCH_PERUSER || b->scenario == BENCH_FULLPATH ? "/ws/health"
+                 : b->scenario == BENCH_RECONNECT                              ? "/ws/combined"
+                 : b->scenario == BENCH_CHAT                                   ? "/ws/chat"
+                                             : "/ws/notifications");
     b->host = host;
     b->path = path;
     b->connections = (int)hm_config_int(cfg, "connections");
@@ -151,6 +182,27 @@ s_settings(hm_config_t *cfg, bench_cfg_t *b, char *host, char *path)
     b->setup_timeout_s = (int)hm_config_int(cfg, "setup_timeout_s");
     b->warmup_s = hm_config_double(cfg, "warmup_s");
     b->events_in = hm_config_str(cfg, "events_in");
+    b->requests = hm_config_str(cfg, "requests");
+    b->window = (int)hm_config_int(cfg, "window");
+    b->rounds_before = hm_config_double(cfg, "rounds_before");
+    b->rounds_after = hm_config_double(cfg, "rounds_after");
+    b->restart_cmd = hm_config_str(cfg, "restart_cmd");
+    b->restart_how = hm_config_str(cfg, "restart_how");
+    b->health_pids = hm_config_str(cfg, "health_pid");
+    b->chat_pids = hm_config_str(cfg, "chat_pid");
+    unsigned char rnd[8];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return -1;
+    for (int i = 0; i < 8; i++)
+        snprintf(b->nonce + 2 * i, 3, "%02x", rnd[i]);
+    if (b->scenario == BENCH_RECONNECT && !*b->restart_cmd) {
+        fprintf(stderr, "hm-bench: reconnect needs --restart-cmd (see --help)\n");
+        return -1;
+    }
+    if (b->scenario == BENCH_CHAT && (int)hm_config_int(cfg, "connections") % 2 != 0) {
+        fprintf(stderr, "hm-bench: chat needs an even number of connections (pairs)\n");
+        return -1;
+    }
     b->edge_pids = hm_config_str(cfg, "edge_pid");
     b->broker_pids = hm_config_str(cfg, "broker_pid");
     b->auth_pids = hm_config_str(cfg, "auth_pid");
@@ -215,11 +267,12 @@ s_creds(hm_config_t *cfg, const bench_cfg_t *b, bench_cred_t **creds, size_t *n)
                              .ttl_s = hm_config_int(cfg, "token_ttl")};
     int rc = bench_creds_load(file, &signer, creds, n);
     free(key);
-    if (rc == 0 && b->scenario == BENCH_PERUSER && *n < (size_t)b->connections) {
+    bool one_each = b->scenario == BENCH_PERUSER || b->scenario >= BENCH_FULLPATH;
+    if (rc == 0 && one_each && *n < (size_t)b->connections) {
         fprintf(stderr,
-                "hm-bench: peruser needs one user per connection: %zu credentials for "
+                "hm-bench: %s needs one user per connection: %zu credentials for "
                 "%d connections\n",
-                *n, b->connections);
+                b->scenario_name, *n, b->connections);
         bench_creds_free(creds, *n);
         rc = -1;
     }
