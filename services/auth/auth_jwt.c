@@ -146,7 +146,7 @@ s_segment_json(const s_parts_t *parts, int i)
 /* The header: alg must be the pinned one; typ, when present, "JWT" (libjwt
  * refuses anything else); crit is not supported. */
 static auth_jwt_err_t
-s_check_header(const auth_jwt_t *self, const s_parts_t *parts)
+s_check_header(const char *alg_name, const s_parts_t *parts)
 {
     json_t *hdr = s_segment_json(parts, 0);
     if (!hdr)
@@ -156,7 +156,7 @@ s_check_header(const auth_jwt_t *self, const s_parts_t *parts)
     auth_jwt_err_t err = AUTH_JWT_OK;
     if (!alg)
         err = AUTH_JWT_E_MALFORMED;
-    else if (strcmp(alg, self->alg_name) != 0)
+    else if (strcmp(alg, alg_name) != 0)
         err = AUTH_JWT_E_ALG;
     else if (json_object_get(hdr, "crit") ||
              (typ && (!json_is_string(typ) || strcasecmp(json_string_value(typ), "JWT") != 0)))
@@ -293,22 +293,42 @@ s_check_claims(const auth_jwt_t *self, const json_t *payload, auth_jwt_claims_t 
 }
 
 auth_jwt_err_t
-auth_jwt_verify(auth_jwt_t *self, const char *token, auth_jwt_claims_t *claims)
+auth_jwt_precheck(const char *alg_name, const char *token, json_t **payload_out)
 {
-    memset(claims, 0, sizeof *claims);
+    *payload_out = NULL;
     size_t len = token ? strnlen(token, AUTH_JWT_MAX_TOKEN + 1) : 0;
     s_parts_t parts;
-    if (len == 0 || len > AUTH_JWT_MAX_TOKEN || s_split(token, len, &parts) != 0)
+    if (!alg_name || len == 0 || len > AUTH_JWT_MAX_TOKEN || s_split(token, len, &parts) != 0)
         return AUTH_JWT_E_MALFORMED;
-    auth_jwt_err_t err = s_check_header(self, &parts);
+    auth_jwt_err_t err = s_check_header(alg_name, &parts);
     if (err != AUTH_JWT_OK)
         return err;
     json_t *payload = s_segment_json(&parts, 1);
     size_t siglen = 0;
     unsigned char *sig = s_b64url_decode(parts.seg[2], parts.len[2], &siglen);
-    if (!payload || !sig)
-        err = AUTH_JWT_E_MALFORMED;
+    bool sig_ok = sig != NULL;
     free(sig);
+    if (!payload || !sig_ok) {
+        json_decref(payload);
+        return AUTH_JWT_E_MALFORMED;
+    }
+    *payload_out = payload;
+    return AUTH_JWT_OK;
+}
+
+auth_jwt_err_t
+auth_jwt_check_claims(const auth_jwt_t *self, const json_t *payload, auth_jwt_claims_t *claims)
+{
+    memset(claims, 0, sizeof *claims);
+    return s_check_claims(self, payload, claims);
+}
+
+auth_jwt_err_t
+auth_jwt_verify(auth_jwt_t *self, const char *token, auth_jwt_claims_t *claims)
+{
+    memset(claims, 0, sizeof *claims);
+    json_t *payload = NULL;
+    auth_jwt_err_t err = auth_jwt_precheck(self->alg_name, token, &payload);
     if (err == AUTH_JWT_OK)
         err = s_check_signature(self, token);
     if (err == AUTH_JWT_OK)

@@ -14,6 +14,7 @@
 #ifndef AUTH_JWT_H
 #define AUTH_JWT_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,21 @@ void auth_jwt_destroy(auth_jwt_t **self_p);
  * AUTH_JWT_OK and fills *claims, or the first failure. Never logs the
  * token. */
 auth_jwt_err_t auth_jwt_verify(auth_jwt_t *self, const char *token, auth_jwt_claims_t *claims);
+
+/* The checks auth_jwt_verify() makes before the signature, with no key and
+ * no clock (pure; the fuzz target tests/fuzz/fuzz_token.c drives it): size
+ * bound, exactly three segments of canonical unpadded base64url, a header
+ * object whose alg equals alg_name (typ "JWT" when present, no crit), a
+ * payload that is a JSON object. Returns AUTH_JWT_OK and *payload (caller
+ * json_decref()s), or AUTH_JWT_E_MALFORMED / AUTH_JWT_E_ALG and *payload
+ * NULL. */
+auth_jwt_err_t auth_jwt_precheck(const char *alg_name, const char *token, json_t **payload);
+
+/* The claim checks auth_jwt_verify() makes once the signature verified
+ * (exp, nbf, iat against the clock and leeway; iss, aud, jti, sub). Fills
+ * *claims as far as it could read them. */
+auth_jwt_err_t auth_jwt_check_claims(const auth_jwt_t *self, const json_t *payload,
+                                     auth_jwt_claims_t *claims);
 
 /* The stable error code for err (HM_ERR_TOKEN_*), NULL for AUTH_JWT_OK. */
 const char *auth_jwt_err_code(auth_jwt_err_t err);

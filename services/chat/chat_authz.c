@@ -18,6 +18,9 @@
 typedef struct {
     chat_authz_rc_t rc; /* ALLOW, DENY, PENDING or UNAVAILABLE */
     int64_t expires_ms; /* monotonic ms */
+    bool fresh;         /* an answer not yet used: serves one check even when
+                         * expired, so that the request held for it runs on it
+                         * (with a ttl of 0 it would otherwise ask again forever) */
 } s_entry_t;
 
 struct chat_authz_t {
@@ -74,6 +77,7 @@ s_remember(chat_authz_t *self, const char *key, chat_authz_rc_t rc, int64_t unti
     }
     e->rc = rc;
     e->expires_ms = until;
+    e->fresh = rc != CHAT_AUTHZ_PENDING;
 }
 
 /* Sends auth.authorize for actor/target. Returns 0 or -1. */
@@ -101,8 +105,10 @@ chat_authz_check(chat_authz_t *self, int64_t actor, int64_t target, int64_t now_
     char key[48];
     snprintf(key, sizeof key, "%" PRId64 ":%" PRId64, actor, target);
     s_entry_t *e = zhashx_lookup(self->cache, key);
-    if (e && (e->rc == CHAT_AUTHZ_PENDING || now_ms < e->expires_ms))
+    if (e && (e->rc == CHAT_AUTHZ_PENDING || e->fresh || now_ms < e->expires_ms)) {
+        e->fresh = false;
         return e->rc;
+    }
     if (s_ask(self, key, actor, target) != 0) {
         s_remember(self, key, CHAT_AUTHZ_UNAVAILABLE, now_ms + 100);
         return CHAT_AUTHZ_UNAVAILABLE;
