@@ -20,7 +20,8 @@
 #include "hm_log.h"
 #include "hm_mdp.h"
 
-#define S_BATCH 256 /* requests or events handled per wake-up before the timers run */
+#define S_BATCH 256      /* requests or events handled per wake-up before the timers run */
+#define S_WORKERS_MAX 64 /* Majordomo worker sockets, at most */
 
 static const hm_cfg_opt_t s_opts[] = {
     HM_CFG_BUS_OPTS,
@@ -41,6 +42,8 @@ static const hm_cfg_opt_t s_opts[] = {
     {"edge_timeout_ms", HM_CFG_INT, "15000", 0, 86400000,
      "release the sessions of an edge silent this long (ms, 0: never)"},
     {"heartbeat_ms", HM_CFG_INT, "1000", 50, 60000, "Majordomo heartbeat interval (ms)"},
+    {"workers", HM_CFG_INT, "16", 1, S_WORKERS_MAX,
+     "Majordomo worker sockets: requests the broker hands over at once (group commit)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -125,18 +128,31 @@ s_reorder(int argc, char **argv, char **out)
 
 /* ---- the service ---------------------------------------------------------- */
 
+/* The Majordomo side: MDP/0.1 hands a worker socket one request at a time
+ * and the next only after its reply, so one socket would commit (fsync)
+ * every authentication alone. With several sockets a burst of connections
+ * arrives together and is answered after one commit. The edge never has
+ * two auth requests of one connection in flight, so the order across
+ * sockets does not matter. */
+typedef struct {
+    hm_mdp_worker_t *w[S_WORKERS_MAX]; /* service "auth"; owned */
+    int n;                             /* sockets in use */
+    int next;                          /* where the next read starts (fairness) */
+} s_workers_t;
+
 /* Requests read in one wake-up, answered after one commit. */
 typedef struct {
     hm_envelope_t *req[S_BATCH]; /* the requests; owned */
     zframe_t *to[S_BATCH];       /* their reply addresses; owned */
     hm_envelope_t *rep[S_BATCH]; /* the replies; owned */
+    int via[S_BATCH];            /* the worker socket each came through */
     int n;                       /* entries used */
 } s_batch_t;
 
 /* Sends each reply (internal_error for all when failed) and frees the
  * batch. */
 static void
-s_batch_answer(hm_mdp_worker_t *worker, s_batch_t *b, bool failed)
+s_batch_answer(s_workers_t *ws, s_batch_t *b, bool failed)
 {
     for (int i = 0; i < b->n; i++) {
         if (failed || !b->rep[i]) {
@@ -144,7 +160,7 @@ s_batch_answer(hm_mdp_worker_t *worker, s_batch_t *b, bool failed)
             b->rep[i] = hm_mdp_error_reply(b->req[i], HM_ERR_INTERNAL,
                                            failed ? "database error" : "out of memory");
         }
-        if (!b->rep[i] || hm_mdp_worker_send(worker, &b->to[i], b->rep[i]) != 0)
+        if (!b->rep[i] || hm_mdp_worker_send(ws->w[b->via[i]], &b->to[i], b->rep[i]) != 0)
             hm_log_error("reply_failed", "verb=%s", b->req[i]->type);
         hm_envelope_destroy(&b->rep[i]);
         hm_envelope_destroy(&b->req[i]);
@@ -153,21 +169,26 @@ s_batch_answer(hm_mdp_worker_t *worker, s_batch_t *b, bool failed)
     b->n = 0;
 }
 
-/* Answers up to S_BATCH waiting requests, their writes in one transaction
- * (group commit: one fsync for a burst of authentications). */
+/* Answers up to S_BATCH waiting requests from all worker sockets, their
+ * writes in one transaction (group commit: one fsync for a burst). */
 static void
-s_drain_requests(hm_mdp_worker_t *worker, auth_service_t *svc)
+s_drain_requests(s_workers_t *ws, auth_service_t *svc)
 {
     s_batch_t b = {.n = 0};
-    int rc;
-    while (b.n < S_BATCH && (rc = hm_mdp_worker_recv(worker, &b.req[b.n], &b.to[b.n])) >= 0)
-        b.n += rc == 1 ? 1 : 0; /* 0: heartbeat or garbage, nothing set */
+    for (int k = 0; k < ws->n && b.n < S_BATCH; k++) {
+        int w = (ws->next + k) % ws->n;
+        int rc;
+        while (b.n < S_BATCH && (rc = hm_mdp_worker_recv(ws->w[w], &b.req[b.n], &b.to[b.n])) >= 0)
+            if (rc == 1) /* 0: heartbeat or garbage, nothing set */
+                b.via[b.n++] = w;
+    }
+    ws->next = (ws->next + 1) % ws->n;
     if (b.n == 0)
         return;
     bool batched = auth_service_begin(svc) == 0;
     for (int i = 0; i < b.n; i++)
         b.rep[i] = auth_service_handle(svc, b.req[i]);
-    s_batch_answer(worker, &b, batched && auth_service_commit(svc) != 0);
+    s_batch_answer(ws, &b, batched && auth_service_commit(svc) != 0);
 }
 
 static void
@@ -190,37 +211,43 @@ s_drain_events(zsock_t *sub, auth_service_t *svc)
 
 /* The loop: requests, events and timers until SIGINT/SIGTERM. */
 static void
-s_loop(hm_mdp_worker_t *worker, zsock_t *sub, auth_service_t *svc)
+s_loop(s_workers_t *ws, zsock_t *sub, auth_service_t *svc)
 {
+    zmq_pollitem_t items[S_WORKERS_MAX + 1];
     while (!zsys_interrupted) {
-        zmq_pollitem_t items[] = {
-            {zsock_resolve(hm_mdp_worker_sock(worker)), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve(sub), 0, ZMQ_POLLIN, 0},
-        };
-        int wait = hm_mdp_worker_tick_ms(worker);
-        if (auth_service_tick_ms(svc) < wait)
-            wait = auth_service_tick_ms(svc);
-        if (zmq_poll(items, 2, wait) < 0 && zmq_errno() != EINTR)
+        int wait = auth_service_tick_ms(svc);
+        items[0] = (zmq_pollitem_t){zsock_resolve(sub), 0, ZMQ_POLLIN, 0};
+        for (int i = 0; i < ws->n; i++) { /* a worker's socket changes on reconnect */
+            items[i + 1] = (zmq_pollitem_t){zsock_resolve(hm_mdp_worker_sock(ws->w[i])), 0,
+                                            ZMQ_POLLIN, 0};
+            int t = hm_mdp_worker_tick_ms(ws->w[i]);
+            if (t < wait)
+                wait = t;
+        }
+        if (zmq_poll(items, ws->n + 1, wait) < 0 && zmq_errno() != EINTR)
             break;
-        s_drain_requests(worker, svc);
+        s_drain_requests(ws, svc);
         s_drain_events(sub, svc);
-        hm_mdp_worker_tick(worker);
+        for (int i = 0; i < ws->n; i++)
+            hm_mdp_worker_tick(ws->w[i]);
         auth_service_tick(svc);
     }
 }
 
 /* Connects the bus sockets. Returns 0 or -1 (logged). */
 static int
-s_connect(hm_config_t *cfg, zsock_t **pub, zsock_t **sub, hm_mdp_worker_t **worker)
+s_connect(hm_config_t *cfg, zsock_t **pub, zsock_t **sub, s_workers_t *ws)
 {
     *pub = hm_bus_pub_new(hm_config_str(cfg, "events_in"));
     *sub = hm_bus_sub_new(hm_config_str(cfg, "events_out"));
     if (!*pub || !*sub || hm_bus_subscribe(*sub, HM_TOPIC_SYS_CONN) != 0 ||
         hm_bus_subscribe(*sub, HM_TOPIC_SYS_EDGE) != 0)
         return -1;
-    *worker = hm_mdp_worker_new(hm_config_str(cfg, "requests"), HM_SVC_AUTH,
-                                (int)hm_config_int(cfg, "heartbeat_ms"));
-    return *worker ? 0 : -1;
+    for (ws->n = 0; ws->n < (int)hm_config_int(cfg, "workers"); ws->n++)
+        if (!(ws->w[ws->n] = hm_mdp_worker_new(hm_config_str(cfg, "requests"), HM_SVC_AUTH,
+                                               (int)hm_config_int(cfg, "heartbeat_ms"))))
+            return -1;
+    return 0;
 }
 
 /* Runs the service. Returns the exit code. */
@@ -233,26 +260,27 @@ s_serve(hm_config_t *cfg)
     char path[PATH_MAX];
     sqlite3 *db = auth_cli_db_path(cfg, path, sizeof path) ? auth_db_open(path) : NULL;
     zsock_t *pub = NULL, *sub = NULL;
-    hm_mdp_worker_t *worker = NULL;
+    s_workers_t ws = {.n = 0};
     auth_service_t *svc = NULL;
     int rc = 1;
-    if (db && s_connect(cfg, &pub, &sub, &worker) == 0) {
+    if (db && s_connect(cfg, &pub, &sub, &ws) == 0) {
         auth_service_cfg_t scfg = {db, jwt, pub, (int)hm_config_int(cfg, "max_per_user"),
                                    hm_config_int(cfg, "edge_timeout_ms")};
         svc = auth_service_new(&scfg);
     }
     if (svc) {
-        hm_log_info("started", "requests=%s events_out=%s alg=%s max_per_user=%lld",
+        hm_log_info("started", "requests=%s events_out=%s alg=%s max_per_user=%lld workers=%d",
                     hm_config_str(cfg, "requests"), hm_config_str(cfg, "events_out"),
-                    hm_config_str(cfg, "jwt_alg"), hm_config_int(cfg, "max_per_user"));
-        s_loop(worker, sub, svc);
+                    hm_config_str(cfg, "jwt_alg"), hm_config_int(cfg, "max_per_user"), ws.n);
+        s_loop(&ws, sub, svc);
         hm_log_info("stopped", NULL);
         rc = 0;
     } else {
         hm_log_error("startup_failed", "reason=%s", db ? "bus" : "database");
     }
     auth_service_destroy(&svc);
-    hm_mdp_worker_destroy(&worker);
+    for (int i = 0; i < ws.n; i++)
+        hm_mdp_worker_destroy(&ws.w[i]);
     zsock_destroy(&sub);
     zsock_destroy(&pub);
     hm_db_close(&db);

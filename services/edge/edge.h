@@ -41,6 +41,7 @@ typedef enum {
 #define EDGE_MAX_HELD 16   /* messages held while authentication is in flight */
 #define EDGE_CONN_ID_LEN 37
 
+struct ev_loop; /* libev */
 typedef struct edge_topic edge_topic_t;
 typedef struct edge edge_t;
 
@@ -80,23 +81,25 @@ typedef struct edge_conn {
     bool conflating;              /* in the edge's list of held-back ticks */
     int64_t user_id;              /* 0 until authenticated */
     char role[16];                /* from auth */
-    char jti[64];                 /* token id, for revocation */
+    char *jti;                    /* token id, for revocation; owned, NULL before auth */
     int64_t token_exp_ms;         /* token expiry (unix ms), 0 none */
     bool expiring_sent;           /* token_expiring already sent */
     int64_t connected_ms;         /* unix ms */
     int64_t last_activity_ms;     /* last message from the client (unix ms) */
+    int64_t last_rx_mono_ms;      /* last frame of any kind, pongs too (monotonic ms) */
+    bool ping_out;                /* a keepalive ping is unanswered */
     int64_t next_heartbeat_ms;    /* when the next app heartbeat is due */
     int retry_count;              /* service retries on this connection's requests */
     int recovery_attempts;        /* recovery passes while in ERROR */
     char remote[48];              /* peer address */
-    edge_sub_t subs[EDGE_MAX_SUBS]; /* followed topics */
-    int nsubs;
+    edge_sub_t *subs;             /* followed topics (at most EDGE_MAX_SUBS); owned */
+    int nsubs, subcap;
     /* send queue: ring of shared frames */
     edge_frame_t **q;             /* ring storage; owned */
     int qcap, qhead, qlen;        /* ring geometry */
     size_t qbytes;                /* bytes queued */
     uint32_t close_code;          /* non-zero: close after the queue drains */
-    char close_reason[64];        /* reason sent with close_code */
+    const char *close_reason;     /* reason sent with close_code (a string literal) */
     /* receive */
     unsigned char *rx;            /* reassembly of a fragmented message; owned */
     size_t rxlen, rxcap;
@@ -128,6 +131,7 @@ typedef struct {
     int request_timeout_ms, request_deadline_ms;
     int bus_heartbeat_ms; /* Majordomo heartbeat of the edge.<id> worker */
     int64_t cleanup_ms, recovery_ms; /* the cleanup sweep and the recovery pass */
+    int64_t ping_ms;                 /* keepalive ping after this much silence */
     int recovery_max_attempts;
     const char *origins; /* comma-separated allow-list, "" = any */
     const char *www_dir; /* the dashboard's files, "" = none */
@@ -145,8 +149,10 @@ typedef struct {
 
 struct edge {
     struct lws_context *ctx;  /* borrowed */
+    struct ev_loop *loop;     /* libev loop lws runs on, or NULL (poll); owned */
     struct lws_vhost *vhost;  /* borrowed */
     edge_cfg_t cfg;           /* settings */
+    edge_frame_t *ping;       /* the shared keepalive ping; owned */
     edge_stats_t stats;       /* counters */
     zsock_t *sub;             /* bus SUB; owned */
     zsock_t *pub;             /* bus PUB; owned */
@@ -193,6 +199,11 @@ void edge_conn_send_error(edge_conn_t *c, const char *code, const char *msg, con
 void edge_conn_close(edge_conn_t *c, uint32_t code, const char *reason);
 void edge_conn_sweep(edge_t *e, edge_conn_t *c, int64_t now_ms);
 void edge_conn_recover(edge_t *e, edge_conn_t *c);
+/* Keepalive, from the 1 s sweep: a ping after ping_ms without a frame from
+ * the peer, a drop after twice that. */
+void edge_conn_keepalive(edge_t *e, edge_conn_t *c, int64_t mono_ms);
+/* The peer sent a frame (any opcode): it is alive. */
+void edge_conn_heard(edge_conn_t *c);
 json_t *edge_conn_health(edge_conn_t *c);
 const char *edge_state_name(edge_state_t st);
 

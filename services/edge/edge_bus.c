@@ -145,6 +145,16 @@ edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch,
         }
     if (c->nsubs >= EDGE_MAX_SUBS)
         return -1;
+    if (c->nsubs == c->subcap) { /* most connections follow one or two topics */
+        int cap = c->subcap ? c->subcap * 2 : 2;
+        if (cap > EDGE_MAX_SUBS)
+            cap = EDGE_MAX_SUBS;
+        edge_sub_t *subs = realloc(c->subs, sizeof(*subs) * (size_t) cap);
+        if (!subs)
+            return -1;
+        c->subs = subs;
+        c->subcap = cap;
+    }
     edge_topic_t *t = zhashx_lookup(e->topics, topic);
     if (!t) {
         t = calloc(1, sizeof(*t));

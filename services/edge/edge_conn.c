@@ -126,7 +126,7 @@ edge_conn_close(edge_conn_t *c, uint32_t code, const char *reason)
     if (c->close_code)
         return;
     c->close_code = code;
-    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    c->close_reason = reason;
     if (c->wsi)
         lws_callback_on_writable(c->wsi);
 }
@@ -212,6 +212,7 @@ edge_conn_open(edge_t *e, edge_conn_t *c, struct lws *wsi, edge_endpoint_t ep)
     c->state = EDGE_ST_CONNECTING;
     hm_uuid4(c->id);
     c->connected_ms = c->last_activity_ms = hm_clock_wall_ms();
+    c->last_rx_mono_ms = hm_clock_mono_ns() / 1000000;
     c->next_heartbeat_ms = c->connected_ms + e->cfg.heartbeat_ms;
     lws_get_peer_simple(wsi, c->remote, sizeof(c->remote));
     hm_ratelimit_init(&c->rate, e->cfg.rate, e->cfg.burst, hm_clock_mono_ns());
@@ -243,6 +244,11 @@ void
 edge_conn_closed(edge_t *e, edge_conn_t *c)
 {
     edge_bus_unfollow_all(e, c);
+    free(c->subs);
+    c->subs = NULL;
+    c->subcap = 0;
+    free(c->jti);
+    c->jti = NULL;
     if (c->conflating) {
         zlist_remove(e->conflating, c);
         c->conflating = false;
@@ -271,4 +277,27 @@ edge_conn_closed(edge_t *e, edge_conn_t *c)
     c->nheld = 0;
     c->state = EDGE_ST_DISCONNECTED;
     c->wsi = NULL;
+}
+
+void
+edge_conn_heard(edge_conn_t *c)
+{
+    c->last_rx_mono_ms = hm_clock_mono_ns() / 1000000;
+    c->ping_out = false;
+}
+
+void
+edge_conn_keepalive(edge_t *e, edge_conn_t *c, int64_t mono_ms)
+{
+    if (!c->wsi || e->cfg.ping_ms <= 0)
+        return;
+    int64_t silent = mono_ms - c->last_rx_mono_ms;
+    if (c->ping_out && silent >= 2 * e->cfg.ping_ms) {
+        /* No pong, no frame: the peer or the path is gone. */
+        hm_log_info("keepalive_timeout", "conn=%s silent_ms=%lld", c->id, (long long) silent);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (!c->ping_out && silent >= e->cfg.ping_ms && e->ping && edge_conn_send(c, e->ping) == 0)
+        c->ping_out = true;
 }

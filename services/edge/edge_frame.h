@@ -23,6 +23,10 @@ typedef struct {
  * refs starts at 1 (the caller's). NULL on allocation failure. */
 edge_frame_t *edge_frame_text(const char *payload, size_t len);
 
+/* A ping (opcode 9, payload "hm"), for keepalive. refs starts at 1. NULL on
+ * allocation failure. */
+edge_frame_t *edge_frame_ping(void);
+
 /* Serialises json compactly and frames it. NULL on failure. */
 edge_frame_t *edge_frame_json(const json_t *json);
 

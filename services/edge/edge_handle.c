@@ -327,7 +327,8 @@ s_auth_ok(edge_t *e, edge_conn_t *c, hm_envelope_t *rep, const char *cid)
     json_t *d = rep->data;
     c->user_id = json_integer_value(json_object_get(d, "user_id"));
     snprintf(c->role, sizeof(c->role), "%s", json_string_value(json_object_get(d, "role")) ?: "");
-    snprintf(c->jti, sizeof(c->jti), "%s", json_string_value(json_object_get(d, "jti")) ?: "");
+    free(c->jti);
+    c->jti = strdup(json_string_value(json_object_get(d, "jti")) ?: "");
     c->token_exp_ms = json_integer_value(json_object_get(d, "exp")) * 1000;
     c->state = EDGE_ST_AUTHENTICATED;
     c->last_activity_ms = hm_clock_wall_ms();
@@ -378,8 +379,8 @@ s_on_refresh(edge_t *e, edge_conn_t *c, hm_envelope_t *rep, const char *cid)
         return;
     }
     c->token_exp_ms = json_integer_value(json_object_get(rep->data, "exp")) * 1000;
-    snprintf(c->jti, sizeof(c->jti), "%s",
-             json_string_value(json_object_get(rep->data, "jti")) ?: "");
+    free(c->jti);
+    c->jti = strdup(json_string_value(json_object_get(rep->data, "jti")) ?: "");
     c->expiring_sent = false;
     json_t *j = json_pack("{s:s, s:{s:I}}", "type", "token_refreshed", "data", "expires_at",
                           (json_int_t) (c->token_exp_ms / 1000));
@@ -503,7 +504,7 @@ edge_conn_on_ctl(edge_t *e, edge_conn_t *c, hm_envelope_t *env)
             edge_conn_close(c, HM_CLOSE_NORMAL, "disconnected by an administrator");
     } else if (strcmp(env->type, "token_revoked") == 0) {
         const char *jti = json_string_value(json_object_get(env->data, "jti"));
-        if (!jti || strcmp(jti, c->jti) == 0)
+        if (!jti || (c->jti && strcmp(jti, c->jti) == 0))
             edge_conn_close(c, HM_CLOSE_TOKEN_REVOKED, "token revoked");
     }
 }

@@ -3,6 +3,7 @@
  * /ws/combined on one port; frames in, bus messages out, bus events back to
  * the connections that follow them.
  */
+#include <ev.h>
 #include <string.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
@@ -50,6 +51,8 @@ static const hm_cfg_opt_t s_opts[] = {
     {"tls_key", HM_CFG_STR, "", 0, 0, "TLS private key (PEM)"},
     {"www_dir", HM_CFG_STR, "", 0, 0, "serve the dashboard's files from this folder at /"},
     {"origins", HM_CFG_STR, "", 0, 0, "comma-separated Origin allow-list (empty: any)"},
+    {"event_loop", HM_CFG_STR, "ev", 0, 0,
+     "ev (libev: epoll, cost per ready socket) or poll (lws's own loop: cost per open socket)"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -115,7 +118,11 @@ s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
     }
     case LWS_CALLBACK_ESTABLISHED:
         return edge_conn_open(e, c, wsi, c->endpoint);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        edge_conn_heard(c);
+        return 0;
     case LWS_CALLBACK_RECEIVE:
+        edge_conn_heard(c);
         return edge_conn_receive(e, c, in, len, lws_is_first_fragment(wsi) != 0,
                                  lws_is_final_fragment(wsi) != 0, lws_frame_is_binary(wsi) != 0);
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -159,9 +166,11 @@ s_listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static struct lws_protocols s_protocols[] = {
     /* the first protocol serves plain HTTP (management) */
     {"http", edge_http_callback, 0, 0, 0, NULL, 0}, /* pss size set in s_run */
-    /* rx 256: lws keeps this buffer per connection; larger messages arrive in
-     * fragments that edge_conn_receive reassembles up to max_frame. */
-    {"hm-ws", s_ws_callback, sizeof(edge_conn_t), 256, 0, NULL, 65536},
+    /* rx 128: lws keeps this buffer per connection (0 would mean 4 KiB);
+     * it still holds any control frame (payload <= 125), and larger
+     * messages arrive in pieces that edge_conn_receive reassembles up to
+     * max_frame. */
+    {"hm-ws", s_ws_callback, sizeof(edge_conn_t), 128, 0, NULL, 65536},
     {"hm-bus-fd", s_bus_callback, 0, 0, 0, NULL, 0},
     {"hm-listen", s_listen_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
@@ -181,7 +190,10 @@ s_tick(lws_sorted_usec_list_t *sul)
     edge_mgmt_poll(e);
     if (zsys_interrupted && !e->stopping) {
         e->stopping = true;
-        lws_cancel_service(e->ctx);
+        if (e->loop)
+            ev_break(e->loop, EVBREAK_ALL);
+        else
+            lws_cancel_service(e->ctx);
     }
     lws_sul_schedule(e->ctx, 0, &e->sul_tick, s_tick, 100 * LWS_US_PER_MS);
 }
@@ -209,9 +221,11 @@ s_sweep(lws_sorted_usec_list_t *sul)
 {
     edge_t *e = lws_container_of(sul, edge_t, sul_sweep);
     int64_t now = hm_clock_wall_ms();
-    for (edge_conn_t *c = zhashx_first(e->conns); c; c = zhashx_next(e->conns))
-        edge_conn_sweep(e, c, now);
     int64_t mono = hm_clock_mono_ns() / 1000000;
+    for (edge_conn_t *c = zhashx_first(e->conns); c; c = zhashx_next(e->conns)) {
+        edge_conn_keepalive(e, c, mono);
+        edge_conn_sweep(e, c, now);
+    }
     if (mono >= e->recovery_at) {
         for (edge_conn_t *c = zhashx_first(e->conns); c; c = zhashx_next(e->conns))
             edge_conn_recover(e, c);
@@ -277,9 +291,12 @@ s_run(hm_config_t *cfg, const char *edge_id)
     e.scratch = malloc(LWS_PRE + EDGE_SCRATCH);
     e.http = zhashx_new();
     s_protocols[0].per_session_data_size = edge_http_pss_size();
-    static lws_retry_bo_t retry = {.secs_since_valid_ping = 30, .secs_since_valid_hangup = 60};
-    retry.secs_since_valid_ping = (uint16_t) hm_config_int(cfg, "ping_s");
-    retry.secs_since_valid_hangup = (uint16_t) (hm_config_int(cfg, "ping_s") * 2);
+    /* Keepalive pings are the edge's own (edge_conn_keepalive, from the 1 s
+     * sweep), not lws's validity policy: lws keeps one sorted timer per
+     * connection, and inserting each new one walks the whole list, which
+     * made connection set-up cost grow with the connections held. */
+    e.cfg.ping_ms = hm_config_int(cfg, "ping_s") * 1000;
+    e.ping = edge_frame_ping();
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
@@ -297,8 +314,26 @@ s_run(hm_config_t *cfg, const char *edge_id)
     info.protocols = s_protocols;
     info.pvo = &s_pvo;
     info.user = &e;
-    info.retry_and_idle_policy = &retry;
     info.fd_limit_per_thread = 0;
+    /* libev over epoll: the default poll() loop walks every open socket on
+     * each wake-up, which dominates connection set-up and per-user events
+     * once thousands are open. lws drives the loop we own (foreign loop),
+     * so the 100 ms tick can break it on SIGINT/SIGTERM. */
+    const char *evl = hm_config_str(cfg, "event_loop");
+    void *loops[1] = {NULL};
+    if (strcmp(evl, "ev") == 0) {
+        e.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+        if (!e.loop) {
+            hm_log_error("startup_failed", "reason=ev_loop");
+            return 1;
+        }
+        loops[0] = e.loop;
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.foreign_loops = loops;
+    } else if (strcmp(evl, "poll") != 0) {
+        hm_log_error("startup_failed", "reason=event_loop value=%s", evl);
+        return 2;
+    }
     int rc = 1;
     e.ctx = lws_create_context(&info);
     if (!e.ctx) {
@@ -324,14 +359,19 @@ s_run(hm_config_t *cfg, const char *edge_id)
     e.recovery_at = hm_clock_mono_ns() / 1000000 + e.cfg.recovery_ms;
     e.cleanup_at = hm_clock_mono_ns() / 1000000 + e.cfg.cleanup_ms;
     lws_sul_schedule(e.ctx, 0, &e.sul_sweep, s_sweep, 1000 * LWS_US_PER_MS);
-    while (!e.stopping && lws_service(e.ctx, 0) >= 0)
-        if (zsys_interrupted)
-            e.stopping = true;
+    if (e.loop)
+        ev_run(e.loop, 0); /* until s_tick breaks it */
+    else
+        while (!e.stopping && lws_service(e.ctx, 0) >= 0)
+            if (zsys_interrupted)
+                e.stopping = true;
     rc = 0;
 out:
     e.stopping = true;
     if (e.ctx)
         lws_context_destroy(e.ctx); /* closes every connection (edge_conn_closed) */
+    if (e.loop)
+        ev_loop_destroy(e.loop);
     edge_mgmt_stop(&e);
     edge_bus_stop(&e);
     zhashx_destroy(&e.http);
@@ -339,6 +379,7 @@ out:
     zhashx_destroy(&e.addr_rates);
     zhashx_destroy(&e.stats.errors);
     free(e.scratch);
+    edge_frame_unref(&e.ping);
     hm_log_info("stopped", "edge=%s", edge_id);
     return rc;
 }

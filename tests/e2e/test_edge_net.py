@@ -193,6 +193,60 @@ def test_seed_python_example_verbatim():
             p.wait()
 
 
+def _raw_upgrade(port):
+    """A WebSocket handshake on a plain socket; returns the socket."""
+    import base64
+    import socket
+    s = socket.create_connection(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET /ws/health HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        check(chunk, "handshake answered")
+        head += chunk
+    check(head.startswith(b"HTTP/1.1 101"), "upgraded: %r" % head[:40])
+    return s, head.split(b"\r\n\r\n", 1)[1]
+
+
+def test_keepalive_ping_and_drop():
+    """The edge pings a silent peer after ping_s and drops it when nothing
+    comes back within another ping_s; a peer that answers pings stays."""
+    with EdgeStack(edge_args=["--ping-s", "1", "--auth-timeout-ms", "60000"]) as st:
+        # A peer that never answers: it sees a ping frame (0x89), then the
+        # connection is dropped.
+        s, rest = _raw_upgrade(st.ports[0])
+        s.settimeout(10 * hmtest.SLOW)
+        data, t0 = rest, time.monotonic()
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        gone = time.monotonic() - t0
+        check(b"\x89\x02hm" in data, "a ping was sent: %r" % data[:80])
+        check(gone >= 1.0, "not dropped before the ping went unanswered (%.2fs)" % gone)
+        print("silent peer dropped after %.1fs" % gone)
+        s.close()
+
+        # A peer that answers pings (websockets answers them itself) stays.
+        uid = st.user("Pat")
+
+        async def answering():
+            ws = await websockets.connect(st.url("/ws/health"), ping_interval=None)
+            hmtest.OPEN.append(ws)
+            await recv_type(ws, "welcome")
+            await asyncio.sleep(3.5)
+            await ws.send(json.dumps({"type": "authenticate", "token": st.token(uid)}))
+            await recv_type(ws, "authenticated")
+        arun(answering())
+
+
 if __name__ == "__main__":
     hmtest.main([test_wss_and_https, test_edges_share_one_port, test_new_connections_per_address,
-                 test_seed_python_example_verbatim])
+                 test_seed_python_example_verbatim, test_keepalive_ping_and_drop])
