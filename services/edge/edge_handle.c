@@ -151,7 +151,11 @@ s_subscribe(edge_t *e, edge_conn_t *c, edge_channel_t ch, int64_t user, int64_t 
     int64_t seq = -1;
     for (int i = 0; i < c->nsubs; i++)
         if (strcmp(topic, "") != 0 && c->subs[i].ch == ch && c->subs[i].user == user) {
-            if (since >= 0 && c->subs[i].last_seq < since)
+            /* since_seq is where the client stands: replay everything
+             * after it, even when a live event already went out after
+             * authentication (/ws/health follows from then on); that one
+             * may come again, and clients drop seqs they have seen. */
+            if (since >= 0 && !c->subs[i].resume)
                 c->subs[i].last_seq = since;
             seq = edge_bus_topic_seq(c->subs[i].topic);
         }

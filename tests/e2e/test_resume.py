@@ -53,5 +53,45 @@ def test_resume_while_writing():
         arun(client())
 
 
+def test_resume_after_auto_subscribe():
+    """/ws/health follows the user's stream from authentication on. A live
+    event that arrives before the client's subscribe with since_seq must not
+    hide the events between since_seq and it: the client gets all of them
+    (a seq it already has may come again; clients drop seen seqs)."""
+    with EdgeStack() as st:
+        st.start("hm-health", st.bus_flags() + ["--data-dir", st.dir, "--heartbeat-ms", "250"])
+        hmtest.wait_for(lambda: st.hm_bus("--timeout", "0.5", "req", "mmi.service",
+                                          "health")[0] == 0, 15, "hm-health registered")
+        uid = st.user("Pat")
+        tok = st.token(uid)
+
+        async def send(ws, n, tag):
+            for i in range(n):
+                await ws.send(json.dumps({"type": "health_update", "correlation_id": "%s%d" % (tag, i),
+                                          "data": {"metric": "heart_rate", "value": 70 + i,
+                                                   "unit": "bpm"}}))
+            acks = 0
+            while acks < n:
+                m = json.loads(await asyncio.wait_for(ws.recv(), 15 * hmtest.SLOW))
+                acks += m.get("type") == "ack"
+
+        async def client():
+            w, _, _ = await login(st, tok, "/ws/combined")
+            await send(w, 5, "a")                       # seq 1..5, stored
+            r, _, _ = await login(st, tok, "/ws/health")  # follows live from here on
+            await send(w, 1, "b")                       # seq 6 reaches r live
+            m = await recv_type(r, "health_update")
+            eq(m["seq"], 6, "the live event")
+            await r.send(json.dumps({"type": "subscribe", "subscription": "health_updates",
+                                     "since_seq": 2}))
+            seen = {6}
+            while not {3, 4, 5} <= seen:
+                m = json.loads(await asyncio.wait_for(r.recv(), 10 * hmtest.SLOW))
+                if m.get("type") == "health_update":
+                    seen.add(m["seq"])
+            check(1 not in seen and 2 not in seen, "nothing at or before since_seq: %s" % seen)
+        arun(client())
+
+
 if __name__ == "__main__":
-    hmtest.main([test_resume_while_writing])
+    hmtest.main([test_resume_while_writing, test_resume_after_auto_subscribe])
