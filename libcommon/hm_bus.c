@@ -7,7 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hm_config.h"
 #include "hm_log.h"
+
+/* This process's bus security, set once at startup (hm_config_start) and
+ * read by every socket constructor. */
+static struct {
+    zcert_t *cert;          /* own key pair; owned; NULL: CURVE off */
+    char server_key[41];    /* broker's public key, Z85; "" when not set */
+    bool atexit_registered; /* hm_bus_curve_clear runs at exit */
+} s_curve;
 
 /* Common socket options: bounded queues, no linger on close, fast reconnect
  * after a broker restart. */
@@ -29,6 +38,10 @@ s_connect(int type, const char *endpoint)
     if (!sock)
         return NULL;
     s_tune(sock);
+    if (hm_bus_curve_client(sock) != 0) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
     if (zsock_connect(sock, "%s", endpoint) != 0) {
         hm_log_error("bus_connect_failed", "endpoint=%s", endpoint);
         zsock_destroy(&sock);
@@ -159,4 +172,109 @@ hm_bus_drain(zsock_t *sub, int max, hm_bus_event_fn *fn, void *arg, uint64_t *ga
         hm_log_warn("bus_garbage", "dropped=%d", dropped);
     }
     return n;
+}
+
+/* ---- CURVE -------------------------------------------------------------- */
+
+/* True when the Z85 key text is all zeros (a public-only cert's secret). */
+static bool
+s_key_is_zero(const char *z85)
+{
+    return !z85 || strspn(z85, "0") == strlen(z85);
+}
+
+/* Loads a zcert file for option name; prints why not. NULL on failure. */
+static zcert_t *
+s_cert_load(const char *name, const char *file)
+{
+    zcert_t *cert = zsys_has_curve() ? zcert_load(file) : NULL;
+    if (!zsys_has_curve())
+        fprintf(stderr, "%s: %s: this libzmq has no CURVE support\n",
+                program_invocation_short_name, name);
+    else if (!cert)
+        fprintf(stderr, "%s: %s: cannot load a certificate from '%s'\n",
+                program_invocation_short_name, name, file);
+    return cert;
+}
+
+int
+hm_bus_curve_setup(const char *cert, const char *server_cert)
+{
+    bool has_cert = cert && *cert, has_server = server_cert && *server_cert;
+    if (has_server && !has_cert) {
+        fprintf(stderr, "%s: curve_server_key is set but curve_cert is not\n",
+                program_invocation_short_name);
+        return -1;
+    }
+    zcert_t *own = has_cert ? s_cert_load("curve_cert", cert) : NULL;
+    if (has_cert && !own)
+        return -1;
+    if (own && s_key_is_zero(zcert_secret_txt(own))) {
+        fprintf(stderr, "%s: curve_cert: '%s' holds no secret key (give the _secret file)\n",
+                program_invocation_short_name, cert);
+        zcert_destroy(&own);
+        return -1;
+    }
+    zcert_t *server = has_server ? s_cert_load("curve_server_key", server_cert) : NULL;
+    if (has_server && !server) {
+        zcert_destroy(&own);
+        return -1;
+    }
+    hm_bus_curve_clear();
+    s_curve.cert = own;
+    if (server)
+        snprintf(s_curve.server_key, sizeof s_curve.server_key, "%s", zcert_public_txt(server));
+    zcert_destroy(&server);
+    if (own && !s_curve.atexit_registered) {
+        atexit(hm_bus_curve_clear);
+        s_curve.atexit_registered = true;
+    }
+    return 0;
+}
+
+int
+hm_bus_curve_configure(hm_config_t *cfg)
+{
+    const char *cert = hm_config_str(cfg, "curve_cert");
+    const char *server = hm_config_str(cfg, "curve_server_key");
+    if (*cert && !*server && !hm_config_has(cfg, "curve_clients")) {
+        fprintf(stderr, "%s: curve_cert is set but curve_server_key (the broker's public cert) "
+                        "is not\n",
+                program_invocation_short_name);
+        return -1;
+    }
+    return hm_bus_curve_setup(cert, server);
+}
+
+bool
+hm_bus_curve_on(void)
+{
+    return s_curve.cert != NULL;
+}
+
+zcert_t *
+hm_bus_curve_cert(void)
+{
+    return s_curve.cert;
+}
+
+int
+hm_bus_curve_client(zsock_t *sock)
+{
+    if (!s_curve.cert)
+        return 0;
+    if (!s_curve.server_key[0]) {
+        hm_log_error("bus_curve_no_server_key", "hint=\"set curve_server_key\"");
+        return -1;
+    }
+    zcert_apply(s_curve.cert, sock);
+    zsock_set_curve_serverkey(sock, s_curve.server_key);
+    return 0;
+}
+
+void
+hm_bus_curve_clear(void)
+{
+    zcert_destroy(&s_curve.cert);
+    s_curve.server_key[0] = '\0';
 }

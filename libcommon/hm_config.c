@@ -4,6 +4,7 @@
  * bad value is reported with the layer it came from.
  */
 #include "hm_config.h"
+#include "hm_bus.h"
 #include "hm_log.h"
 
 #include <assert.h>
@@ -516,6 +517,12 @@ hm_config_double(hm_config_t *self, const char *name)
     return self->value[s_index(self, name, HM_CFG_DOUBLE)].d;
 }
 
+bool
+hm_config_has(hm_config_t *self, const char *name)
+{
+    return name && s_find(self, name, strlen(name)) >= 0;
+}
+
 int
 hm_config_set(hm_config_t *self, const char *name, const char *value)
 {
@@ -541,6 +548,8 @@ hm_config_start(hm_config_t *self, int argc, char **argv, const char *ident, int
     }
     if (first)
         *first = at;
+    if (hm_config_has(self, "curve_cert") && hm_bus_curve_configure(self) != 0)
+        return -1;
     int level = hm_log_level_parse(hm_config_str(self, "log_level"));
     hm_log_init(ident, level < 0 ? HM_LOG_INFO : (hm_log_level_t) level);
     return 0;

@@ -55,10 +55,15 @@ int hm_config_load(hm_config_t *self, int argc, char **argv, int *first_arg);
 
 /* What every process's main() does first: hm_config_load, then (when first
  * is NULL) refuses positional arguments with a message naming ident, then
- * starts logging as ident at the option log_level (info when unknown).
+ * starts logging as ident at the option log_level (info when unknown) and,
+ * when the table holds HM_CFG_BUS_OPTS, loads the bus's CURVE settings
+ * (hm_bus_curve_configure: a certificate that does not load is a bad value).
  * Returns 0 to run (*first set when not NULL), 1 when --help was printed
  * (exit 0), -1 on a bad value or argument (message printed; exit 2). */
 int hm_config_start(hm_config_t *self, int argc, char **argv, const char *ident, int *first);
+
+/* True when name is an option of this config's table. */
+bool hm_config_has(hm_config_t *self, const char *name);
 
 /* Prints the generated usage and option table to f. */
 void hm_config_print_help(hm_config_t *self, FILE *f);
@@ -78,13 +83,18 @@ double hm_config_double(hm_config_t *self, const char *name);
 int hm_config_set(hm_config_t *self, const char *name, const char *value);
 
 /* The options every bus process shares: events_in, events_out, requests,
- * log_level. Put HM_CFG_BUS_OPTS at the head of a table. */
+ * log_level, and CURVE (curve_cert, curve_server_key: see hm_bus.h; both
+ * empty means plain ZeroMQ). Put HM_CFG_BUS_OPTS at the head of a table. */
 /* clang-format off */
 #define HM_CFG_BUS_OPTS                                                                         \
     {"events_in", HM_CFG_STR, "tcp://127.0.0.1:5550", 0, 0, "bus events-in endpoint (PUB side)"}, \
     {"events_out", HM_CFG_STR, "tcp://127.0.0.1:5551", 0, 0,                                    \
      "bus events-out endpoint (SUB side)"},                                                     \
     {"requests", HM_CFG_STR, "tcp://127.0.0.1:5555", 0, 0, "bus Majordomo requests endpoint"},  \
+    {"curve_cert", HM_CFG_STR, "", 0, 0,                                                        \
+     "CURVE: this process's secret zcert file (empty: CURVE off)"},                             \
+    {"curve_server_key", HM_CFG_STR, "", 0, 0,                                                  \
+     "CURVE: the broker's public zcert file (clients; needs curve_cert)"},                      \
     {"log_level", HM_CFG_STR, "info", 0, 0, "error, warn, info or debug"}
 /* clang-format on */
 

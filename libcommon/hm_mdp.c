@@ -15,10 +15,16 @@
 #include <string.h>
 
 #include "hm_backoff.h"
+#include "hm_bus.h"
 #include "hm_log.h"
 
 /* ---- shared helpers -------------------------------------------------- */
 
+/* A DEALER connected to the broker. Sends never block: after a refused
+ * handshake (CURVE: no key, unknown key, wrong server key) libzmq drops the
+ * connection's queue and does not reconnect, and a blocking send would wait
+ * forever; it fails instead, and the callers' timeout and reconnect paths
+ * make a fresh socket. */
 static zsock_t *
 s_dealer_new(const char *endpoint)
 {
@@ -26,15 +32,31 @@ s_dealer_new(const char *endpoint)
     if (!sock)
         return NULL;
     zsock_set_linger(sock, 0);
+    zsock_set_sndtimeo(sock, 0);
     zsock_set_sndhwm(sock, 100000);
     zsock_set_rcvhwm(sock, 100000);
     zsock_set_reconnect_ivl(sock, 100);
     zsock_set_reconnect_ivl_max(sock, 2000);
+    if (hm_bus_curve_client(sock) != 0) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
     if (zsock_connect(sock, "%s", endpoint) != 0) {
         hm_log_error("mdp_connect_failed", "endpoint=%s", endpoint);
         zsock_destroy(&sock);
     }
     return sock;
+}
+
+/* Sends *msg_p and always consumes it: czmq keeps a message whose send
+ * failed (with sndtimeo 0, EAGAIN while no broker connection is up), and
+ * every caller drops it then. Returns 0 or -1. */
+static int
+s_send(zmsg_t **msg_p, zsock_t *sock)
+{
+    int rc = zmsg_send(msg_p, sock);
+    zmsg_destroy(msg_p); /* already NULL after a successful send */
+    return rc;
 }
 
 /* Appends a packed envelope as one frame. Returns 0 or -1. */
@@ -149,7 +171,7 @@ hm_mdp_client_send(hm_mdp_client_t *self, const char *service, const hm_envelope
         zmsg_destroy(&msg);
         return -1;
     }
-    return zmsg_send(&msg, self->sock);
+    return s_send(&msg, self->sock);
 }
 
 /* Parses a client-side reply message; takes ownership of *msg_p. */
@@ -262,7 +284,7 @@ hm_mdp_client_mmi_service(hm_mdp_client_t *self, const char *service)
     zmsg_addstr(msg, HM_MDPC);
     zmsg_addstr(msg, HM_MMI_SERVICE);
     zmsg_addstr(msg, service);
-    if (zmsg_send(&msg, self->sock) != 0)
+    if (s_send(&msg, self->sock) != 0)
         return -1;
     int64_t deadline = zclock_mono() + self->timeout_ms;
     while (!zsys_interrupted) {
@@ -303,7 +325,7 @@ s_worker_send_cmd(hm_mdp_worker_t *self, const char *cmd, const char *arg)
     zmsg_addstr(msg, cmd);
     if (arg)
         zmsg_addstr(msg, arg);
-    return zmsg_send(&msg, self->sock);
+    return s_send(&msg, self->sock);
 }
 
 /* (Re)creates the socket and registers with READY. Returns 0 or -1. */
@@ -429,7 +451,7 @@ hm_mdp_worker_send(hm_mdp_worker_t *self, zframe_t **reply_to, const hm_envelope
         zmsg_destroy(&msg);
         return -1;
     }
-    return zmsg_send(&msg, self->sock);
+    return s_send(&msg, self->sock);
 }
 
 void

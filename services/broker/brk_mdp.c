@@ -428,9 +428,13 @@ brk_mdp_stats(brk_mdp_t *self)
     }
     json_int_t events = self->cfg.events ? (json_int_t) *self->cfg.events : 0;
     json_int_t subs = self->cfg.subscriptions ? (json_int_t) *self->cfg.subscriptions : 0;
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "requests",
-                     (json_int_t) self->requests, "replies", (json_int_t) self->replies,
-                     "unavailable", (json_int_t) self->unavailable, "garbage",
-                     (json_int_t) self->garbage, "queued", (json_int_t) queued, "events", events,
-                     "subscriptions", subs, "services", services);
+    json_t *stats = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "requests", (json_int_t) self->requests,
+        "replies", (json_int_t) self->replies, "unavailable", (json_int_t) self->unavailable,
+        "garbage", (json_int_t) self->garbage, "queued", (json_int_t) queued, "events", events,
+        "subscriptions", subs, "services", services);
+    if (stats && self->cfg.curve_denied)
+        json_object_set_new(stats, "curve_denied",
+                            json_integer((json_int_t) *self->cfg.curve_denied));
+    return stats;
 }

@@ -20,6 +20,7 @@ typedef struct {
     int request_deadline_ms; /* how long a request may wait for a worker */
     const uint64_t *events;  /* borrowed: events forwarded, for stats; may be NULL */
     const uint64_t *subscriptions; /* borrowed: subscription changes, for stats */
+    const uint64_t *curve_denied;  /* borrowed: CURVE handshakes refused; NULL: off */
 } brk_mdp_cfg_t;
 
 typedef struct brk_mdp_t brk_mdp_t;
@@ -37,7 +38,8 @@ void brk_mdp_tick(brk_mdp_t *self);
 int brk_mdp_tick_ms(brk_mdp_t *self);
 
 /* Statistics as a JSON object (caller owns): requests, replies, unavailable,
- * garbage, queued, events, subscriptions and per-service workers/waiting/queued. */
+ * garbage, queued, events, subscriptions, curve_denied (when CURVE is on) and
+ * per-service workers/waiting/queued. */
 json_t *brk_mdp_stats(brk_mdp_t *self);
 
 #endif /* BRK_MDP_H */

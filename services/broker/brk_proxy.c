@@ -7,7 +7,7 @@
 #include "hm_log.h"
 
 static zsock_t *
-s_bind(int type, const char *endpoint)
+s_bind(int type, const char *endpoint, brk_curve_t *curve, const char *name)
 {
     zsock_t *sock = zsock_new(type);
     if (!sock)
@@ -15,6 +15,10 @@ s_bind(int type, const char *endpoint)
     zsock_set_sndhwm(sock, HM_BUS_HWM);
     zsock_set_rcvhwm(sock, HM_BUS_HWM);
     zsock_set_linger(sock, 0);
+    if (brk_curve_serve(curve, sock, name) != 0) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
     if (zsock_bind(sock, "%s", endpoint) < 0) {
         hm_log_error("bind_failed", "endpoint=%s error=\"%s\"", endpoint, zmq_strerror(zmq_errno()));
         zsock_destroy(&sock);
@@ -23,10 +27,11 @@ s_bind(int type, const char *endpoint)
 }
 
 int
-brk_proxy_bind(brk_proxy_t *self, const char *events_in, const char *events_out)
+brk_proxy_bind(brk_proxy_t *self, const char *events_in, const char *events_out,
+               brk_curve_t *curve)
 {
-    self->xsub = s_bind(ZMQ_XSUB, events_in);
-    self->xpub = s_bind(ZMQ_XPUB, events_out);
+    self->xsub = s_bind(ZMQ_XSUB, events_in, curve, "events_in");
+    self->xpub = s_bind(ZMQ_XPUB, events_out, curve, "events_out");
     if (!self->xsub || !self->xpub) {
         brk_proxy_close(self);
         return -1;

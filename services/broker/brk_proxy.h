@@ -8,6 +8,8 @@
 
 #include <czmq.h>
 
+#include "brk_curve.h"
+
 typedef struct {
     zsock_t *xsub;          /* bound events-in; owned */
     zsock_t *xpub;          /* bound events-out; owned */
@@ -15,8 +17,10 @@ typedef struct {
     uint64_t subscriptions; /* subscription messages forwarded upstream */
 } brk_proxy_t;
 
-/* Binds both sockets. Returns 0, or -1 (logged) with nothing left open. */
-int brk_proxy_bind(brk_proxy_t *self, const char *events_in, const char *events_out);
+/* Binds both sockets, as CURVE servers when curve is not NULL (borrowed).
+ * Returns 0, or -1 (logged) with nothing left open. */
+int brk_proxy_bind(brk_proxy_t *self, const char *events_in, const char *events_out,
+                   brk_curve_t *curve);
 void brk_proxy_close(brk_proxy_t *self);
 
 /* Forwards what is waiting, at most batch messages per direction. */

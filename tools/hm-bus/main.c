@@ -9,8 +9,11 @@
  *   hm-bus bench events N      N ~100-byte events through the broker, events/s
  *   hm-bus bench req SERVICE N N round trips to an echo worker, round trips/s
  *
- * Exit codes: 0 ok, 1 error reply or failure, 2 bad usage or input,
- * 3 timeout.
+ * With --curve-cert and --curve-server-key every socket is a CURVE client
+ * (see hm_bus.h).
+ *
+ * Exit codes: 0 ok, 1 error reply or failure, 2 bad usage or input (also a
+ * certificate that does not load), 3 timeout.
  */
 #include <czmq.h>
 #include <stdio.h>
@@ -280,6 +283,8 @@ main(int argc, char **argv)
         hm_config_print_help(cfg, stderr);
         rc = -1;
     }
+    if (rc == 0 && hm_bus_curve_configure(cfg) != 0)
+        rc = -1;
     if (rc != 0) {
         hm_config_destroy(&cfg);
         free(args);
