@@ -443,7 +443,8 @@ s_take(hm_envelope_t *self, int key, const msgpack_object *obj)
 /* Decodes the key/value pair at buf[*off] and advances *off past it. *seen
  * has one bit per known key already read: a second one is HM_ENV_E_TYPE. */
 static int
-s_decode_entry(hm_envelope_t *self, const char *buf, size_t len, size_t *off, unsigned *seen)
+s_decode_entry(hm_envelope_t *self, const char *buf, size_t len, size_t *off, unsigned *seen,
+               const char **lazy, size_t *lazy_len)
 {
     size_t key_at = *off;
     int rc = hm_json__scan(buf, len, off);
@@ -457,6 +458,16 @@ s_decode_entry(hm_envelope_t *self, const char *buf, size_t len, size_t *off, un
     if (*seen & (1u << key))
         return HM_ENV_E_TYPE;
     *seen |= 1u << key;
+    if (key == K_DATA && lazy) { /* left as msgpack: only its type is checked */
+        unsigned char b = (unsigned char) buf[pos];
+        if (b == 0xc0)
+            return 0;
+        if (!((b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf))
+            return HM_ENV_E_TYPE;
+        *lazy = buf + pos;
+        *lazy_len = *off - pos;
+        return 0;
+    }
 
     msgpack_unpacked result;
     msgpack_unpacked_init(&result);
@@ -470,8 +481,8 @@ s_decode_entry(hm_envelope_t *self, const char *buf, size_t len, size_t *off, un
     return rc;
 }
 
-int
-hm_envelope_decode(const void *buf, size_t len, hm_envelope_t **out)
+static int
+s_decode(const void *buf, size_t len, hm_envelope_t **out, const char **lazy, size_t *lazy_len)
 {
     size_t off = 0;
     uint32_t count;
@@ -492,7 +503,7 @@ hm_envelope_decode(const void *buf, size_t len, hm_envelope_t **out)
     if (self == NULL)
         return HM_ENV_E_NOMEM;
     for (uint32_t i = 0; i < count && rc == 0; i++)
-        rc = s_decode_entry(self, buf, len, &off, &seen);
+        rc = s_decode_entry(self, buf, len, &off, &seen, lazy, lazy_len);
     if (rc == 0 && off != len)
         rc = HM_ENV_E_NOT_MAP;
     if (rc == 0 && (seen & REQUIRED_KEYS) != REQUIRED_KEYS)
@@ -503,6 +514,26 @@ hm_envelope_decode(const void *buf, size_t len, hm_envelope_t **out)
     }
     *out = self;
     return 0;
+}
+
+int
+hm_envelope_decode(const void *buf, size_t len, hm_envelope_t **out)
+{
+    return s_decode(buf, len, out, NULL, NULL);
+}
+
+int
+hm_envelope_decode_lazy(const void *buf, size_t len, hm_envelope_t **out, const char **data,
+                        size_t *data_len)
+{
+    *data = NULL;
+    *data_len = 0;
+    int rc = s_decode(buf, len, out, data, data_len);
+    if (rc != 0) {
+        *data = NULL;
+        *data_len = 0;
+    }
+    return rc;
 }
 
 const char *

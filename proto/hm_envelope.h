@@ -73,6 +73,14 @@ int hm_envelope_encode(const hm_envelope_t *self, char **buf, size_t *len);
  * returned; otherwise a negative hm_env_err_t and *out is NULL. */
 int hm_envelope_decode(const void *buf, size_t len, hm_envelope_t **out);
 
+/* As hm_envelope_decode, but data is left as msgpack (for the edge's
+ * delivery path): self->data stays NULL and *data, *data_len give the data
+ * map inside buf (valid while buf is; NULL, 0 when absent or nil). Only
+ * the map's structure is checked here: hm_json_text_from_msgpack (or
+ * hm_json_from_msgpack_buf) refuses what hm_envelope_decode would. */
+int hm_envelope_decode_lazy(const void *buf, size_t len, hm_envelope_t **out, const char **data,
+                            size_t *data_len);
+
 /* A short stable name for an error code ("truncated", "missing_key", ...). */
 const char *hm_envelope_strerror(int err);
 

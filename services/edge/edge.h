@@ -19,6 +19,7 @@
 #include "edge_conflate.h"
 #include "edge_frame.h"
 #include "edge_msg.h"
+#include "hm_json_text.h"
 #include "hm_mdp.h"
 #include "hm_ratelimit.h"
 
@@ -144,6 +145,8 @@ typedef struct {
     uint64_t auth_failures, queue_drops, slow_closes, coalesced, bus_events, bus_garbage;
     uint64_t rate_limited, requests, request_retries, request_unavailable;
     uint64_t bus_latency_us_sum, bus_latency_count;
+    uint64_t gap_replays;   /* stream gaps filled by a replay */
+    uint64_t fast_events;   /* events framed straight from msgpack */
     zhashx_t *errors; /* code -> (uintptr_t) count */
 } edge_stats_t;
 
@@ -153,6 +156,7 @@ struct edge {
     struct lws_vhost *vhost;  /* borrowed */
     edge_cfg_t cfg;           /* settings */
     edge_frame_t *ping;       /* the shared keepalive ping; owned */
+    hm_text_t text;           /* scratch for framing events; owned */
     edge_stats_t stats;       /* counters */
     zsock_t *sub;             /* bus SUB; owned */
     zsock_t *pub;             /* bus PUB; owned */
@@ -199,6 +203,11 @@ void edge_conn_send_error(edge_conn_t *c, const char *code, const char *msg, con
 void edge_conn_close(edge_conn_t *c, uint32_t code, const char *reason);
 void edge_conn_sweep(edge_t *e, edge_conn_t *c, int64_t now_ms);
 void edge_conn_recover(edge_t *e, edge_conn_t *c);
+/* A durable stream jumped from s->last_seq to seq (events lost on the bus,
+ * e.g. while a restarted broker was re-learning subscriptions): replay the
+ * missing ones from the owning service, holding live events meanwhile, as
+ * a resume does. No-op while a replay is in flight. */
+void edge_conn_replay_gap(edge_t *e, edge_conn_t *c, edge_sub_t *s, int64_t seq);
 /* Keepalive, from the 1 s sweep: a ping after ping_ms without a frame from
  * the peer, a drop after twice that. */
 void edge_conn_keepalive(edge_t *e, edge_conn_t *c, int64_t mono_ms);

@@ -250,6 +250,8 @@ s_coalesce_key(const char *topic, const hm_envelope_t *env)
     return h ? h : 1;
 }
 
+static void s_deliver(edge_t *e, edge_topic_t *t, int64_t seq, edge_frame_t *f);
+
 /* Delivers one event to the followers of its topic, framed once. */
 static void
 s_fanout(edge_t *e, const char *topic, hm_envelope_t *env)
@@ -262,36 +264,105 @@ s_fanout(edge_t *e, const char *topic, hm_envelope_t *env)
             edge_conn_on_ctl(e, t->conns[i], env);
         return;
     }
-    if (env->seq > t->last_seq)
-        t->last_seq = env->seq;
     json_t *j = s_event_json(env);
     edge_frame_t *f = edge_frame_json(j);
     json_decref(j);
     if (!f)
         return;
     f->coalesce = s_coalesce_key(topic, env);
+    s_deliver(e, t, env->seq, f);
+    edge_frame_unref(&f);
+}
+
+/* The client frame of an event whose data is still msgpack (data, dlen;
+ * NULL when none): the text s_event_json + jansson would give, written
+ * straight into e->text. NULL when the data needs the jansson path (a
+ * large map) or is refused (*refused set). */
+static edge_frame_t *
+s_frame_raw(edge_t *e, const char *topic, const hm_envelope_t *env, const char *data,
+            size_t dlen, bool *refused)
+{
+    hm_text_t *t = &e->text;
+    t->len = 0;
+    bool notif = strcmp(env->type, HM_MSG_NOTIFICATION) == 0;
+    char num[64];
+    const char *key = notif ? ",\"notification\":" : ",\"data\":";
+    int rc = hm_text_append(t, "{\"type\":", 8) || hm_text_string(t, env->type, strlen(env->type))
+             || hm_text_append(t, key, strlen(key));
+    if (rc == 0)
+        rc = data ? hm_json_text_from_msgpack(t, data, dlen) : hm_text_append(t, "{}", 2);
+    if (rc != 0) {
+        *refused = rc != HM_JSON_TEXT_SLOW;
+        return NULL;
+    }
+    char ts[40];
+    int n = snprintf(num, sizeof num, ",\"timestamp\":\"%s\"",
+                     hm_clock_iso8601(env->ts, ts, sizeof(ts)));
+    rc = hm_text_append(t, num, (size_t) n);
+    if (env->seq >= 0) {
+        n = snprintf(num, sizeof num, ",\"seq\":%lld", (long long) env->seq);
+        rc = rc || hm_text_append(t, num, (size_t) n);
+    }
+    if (env->user_id > 0) {
+        n = snprintf(num, sizeof num, ",\"user_id\":%lld", (long long) env->user_id);
+        rc = rc || hm_text_append(t, num, (size_t) n);
+    }
+    if (rc || hm_text_append(t, "}", 1))
+        return NULL;
+    edge_frame_t *f = edge_frame_text(t->buf, t->len);
+    if (!f)
+        return NULL;
+    const char *metric;
+    size_t mlen;
+    if (data && strcmp(env->type, HM_MSG_HEALTH_UPDATE) == 0
+        && hm_msgpack_map_str(data, dlen, "metric", &metric, &mlen) == 0) {
+        uint64_t h = 1469598103934665603ULL; /* as s_coalesce_key */
+        for (const char *p = topic; *p; p++)
+            h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+        h = (h ^ '/') * 1099511628211ULL;
+        for (size_t i = 0; i < mlen && metric[i]; i++)
+            h = (h ^ (unsigned char) metric[i]) * 1099511628211ULL;
+        f->coalesce = h ? h : 1;
+    }
+    return f;
+}
+
+/* Delivers f (an event of topic t with seq, -1 for none) to t's followers. */
+static void
+s_deliver(edge_t *e, edge_topic_t *t, int64_t seq, edge_frame_t *f)
+{
+    if (seq > t->last_seq)
+        t->last_seq = seq;
     for (int i = t->n - 1; i >= 0; i--) {
         edge_conn_t *c = t->conns[i];
         for (int k = 0; k < c->nsubs; k++) {
             edge_sub_t *s = &c->subs[k];
             if (s->topic != t)
                 continue;
+            /* A jump in a health or chat stream (contiguous by design):
+             * events were lost on the way (a restarted broker re-learning
+             * subscriptions drops what is published meanwhile). Replay
+             * them, holding this one. Notification streams skip acked
+             * seqs on purpose; unacked ones are re-sent by hm-notify. */
+            if (!s->resume && (s->ch == EDGE_CH_HEALTH || s->ch == EDGE_CH_CHAT) && seq >= 0
+                && s->last_seq >= 0 && seq > s->last_seq + 1)
+                edge_conn_replay_gap(e, c, s, seq);
             if (s->resume) { /* replay in flight: hold it for after */
                 struct edge_resume *r = s->resume;
-                if (r->n < EDGE_RESUME_HOLD && env->seq >= 0) {
+                if (r->n < EDGE_RESUME_HOLD && seq >= 0) {
                     r->held[r->n].f = edge_frame_ref(f);
-                    r->held[r->n++].seq = env->seq;
+                    r->held[r->n++].seq = seq;
                 } else {
-                    r->overflow = env->seq >= 0 ? true : r->overflow;
-                    if (env->seq < 0)
+                    r->overflow = seq >= 0 ? true : r->overflow;
+                    if (seq < 0)
                         edge_conn_send(c, f); /* no seq: nothing to order */
                 }
                 break;
             }
-            if (env->seq >= 0 && env->seq <= s->last_seq)
+            if (seq >= 0 && seq <= s->last_seq)
                 break; /* already delivered (resume overlap) */
-            if (env->seq >= 0)
-                s->last_seq = env->seq;
+            if (seq >= 0)
+                s->last_seq = seq;
             if (s->cf && !edge_conflate_admit(s->cf, f, hm_clock_mono_ns() / 1000000)) {
                 if (!c->conflating) { /* held back: the tick sends it when due */
                     c->conflating = true;
@@ -303,7 +374,6 @@ s_fanout(edge_t *e, const char *topic, hm_envelope_t *env)
             break;
         }
     }
-    edge_frame_unref(&f);
 }
 
 static void
@@ -387,11 +457,98 @@ s_drain_replies(edge_t *e)
 static void
 s_drain_cb(lws_sorted_usec_list_t *sul);
 
+/* Reads the rest of a multipart message and closes msg. */
+static void
+s_skip_rest(void *sock, zmq_msg_t *msg)
+{
+    while (zmq_msg_more(msg))
+        if (zmq_msg_recv(msg, sock, 0) < 0)
+            break;
+    zmq_msg_close(msg);
+}
+
+/* One bus event [topic, envelope]. Events of a followed stream topic are
+ * framed straight from the msgpack (no jansson tree: most of the per-event
+ * cost); everything else is decoded and handled by s_on_event. Returns 0,
+ * 1 for garbage (dropped), -1 when nothing was waiting. */
+static int
+s_read_event(edge_t *e, void *sock)
+{
+    zmq_msg_t tmsg, bmsg;
+    zmq_msg_init(&tmsg);
+    if (zmq_msg_recv(&tmsg, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&tmsg);
+        return -1;
+    }
+    size_t tlen = zmq_msg_size(&tmsg);
+    if (!zmq_msg_more(&tmsg) || tlen == 0 || tlen >= HM_TOPIC_MAX) {
+        s_skip_rest(sock, &tmsg);
+        return 1;
+    }
+    char topic[HM_TOPIC_MAX];
+    memcpy(topic, zmq_msg_data(&tmsg), tlen);
+    topic[tlen] = '\0';
+    zmq_msg_close(&tmsg);
+    zmq_msg_init(&bmsg);
+    if (zmq_msg_recv(&bmsg, sock, 0) < 0) {
+        zmq_msg_close(&bmsg);
+        return 1;
+    }
+    int rc = 1;
+    if (zmq_msg_more(&bmsg) || strlen(topic) != tlen
+        || hm_topic_parse(topic, NULL, NULL) == HM_TOPIC_INVALID)
+        goto done;
+    const char *buf = zmq_msg_data(&bmsg), *data;
+    size_t len = zmq_msg_size(&bmsg), dlen;
+    hm_envelope_t *env = NULL;
+    edge_topic_t *t = zhashx_lookup(e->topics, topic);
+    if (t && t->n > 0 && !t->ctl) {
+        if (hm_envelope_decode_lazy(buf, len, &env, &data, &dlen) != 0)
+            goto done;
+        bool refused = false;
+        edge_frame_t *f = s_frame_raw(e, topic, env, data, dlen, &refused);
+        if (f) {
+            e->stats.bus_events++;
+            e->stats.fast_events++;
+            s_deliver(e, t, env->seq, f);
+            edge_frame_unref(&f);
+            rc = 0;
+            goto done;
+        }
+        hm_envelope_destroy(&env);
+        if (refused)
+            goto done;
+    }
+    if (hm_envelope_decode(buf, len, &env) != 0)
+        goto done;
+    s_on_event(e, topic, env);
+    rc = 0;
+done:
+    hm_envelope_destroy(&env);
+    zmq_msg_close(&bmsg);
+    return rc;
+}
+
+static int
+s_drain_events(edge_t *e)
+{
+    void *sock = zsock_resolve(e->sub);
+    int n = 0, garbage = 0, rc;
+    while (n < DRAIN_BATCH && (rc = s_read_event(e, sock)) >= 0) {
+        n++;
+        garbage += rc;
+    }
+    if (garbage) {
+        e->stats.bus_garbage += (uint64_t) garbage;
+        hm_log_warn("bus_garbage", "dropped=%d", garbage);
+    }
+    return n;
+}
+
 void
 edge_bus_drain(edge_t *e)
 {
-    int n = hm_bus_drain(e->sub, DRAIN_BATCH, s_on_event, e, &e->stats.bus_garbage)
-            + s_drain_replies(e);
+    int n = s_drain_events(e) + s_drain_replies(e);
     if (n >= DRAIN_BATCH)
         lws_sul_schedule(e->ctx, 0, &e->sul_drain, s_drain_cb, 1000);
 }

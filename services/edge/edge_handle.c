@@ -135,6 +135,20 @@ s_replay(edge_t *e, edge_conn_t *c, edge_sub_t *s, const char *cid)
                      cid, s->ch);
 }
 
+void
+edge_conn_replay_gap(edge_t *e, edge_conn_t *c, edge_sub_t *s, int64_t seq)
+{
+    if (s->resume)
+        return;
+    s->resume = calloc(1, sizeof(*s->resume));
+    if (!s->resume)
+        return;
+    e->stats.gap_replays++;
+    hm_log_info("stream_gap", "conn=%s channel=%s last_seq=%lld seq=%lld", c->id,
+                edge_channel_name(s->ch), (long long) s->last_seq, (long long) seq);
+    s_replay(e, c, s, NULL);
+}
+
 /* Follows user's stream of ch and answers subscribed (cid may be NULL). */
 static void
 s_subscribe(edge_t *e, edge_conn_t *c, edge_channel_t ch, int64_t user, int64_t since,

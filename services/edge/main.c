@@ -380,6 +380,7 @@ out:
     zhashx_destroy(&e.stats.errors);
     free(e.scratch);
     edge_frame_unref(&e.ping);
+    free(e.text.buf);
     hm_log_info("stopped", "edge=%s", edge_id);
     return rc;
 }

@@ -93,5 +93,48 @@ def test_resume_after_auto_subscribe():
         arun(client())
 
 
+def test_gap_in_a_stream_is_replayed():
+    """Events lost on the bus (as while a restarted broker re-learns the
+    subscriptions) leave a jump in a stream's seq: the edge notices it and
+    replays the missing events from hm-health before the one that jumped."""
+    with EdgeStack() as st:
+        st.start("hm-health", st.bus_flags() + ["--data-dir", st.dir, "--heartbeat-ms", "250"])
+        hmtest.wait_for(lambda: st.hm_bus("--timeout", "0.5", "req", "mmi.service",
+                                          "health")[0] == 0, 15, "hm-health registered")
+        uid = st.user("Pat")
+        tok = st.token(uid)
+
+        async def send(ws, n, tag):
+            for i in range(n):
+                await ws.send(json.dumps({"type": "health_update", "correlation_id": "%s%d" % (tag, i),
+                                          "data": {"metric": "steps", "value": 100 + i}}))
+            acks = 0
+            while acks < n:
+                m = json.loads(await asyncio.wait_for(ws.recv(), 15 * hmtest.SLOW))
+                acks += m.get("type") == "ack"
+
+        async def client():
+            w, _, _ = await login(st, tok, "/ws/combined")
+            await send(w, 5, "a")                       # seq 1..5 stored
+            r, _, _ = await login(st, tok, "/ws/combined")
+            await r.send(json.dumps({"type": "subscribe", "subscription": "health_updates"}))
+            await recv_type(r, "subscribed")
+            # r has seen nothing yet; seq 2 reaches it as if 3..5 were then
+            # lost on the way.
+            st.publish("u.%d.health" % uid, {"type": "health_update", "seq": 2, "user_id": uid,
+                                             "data": {"metric": "steps", "value": 101}})
+            m = await recv_type(r, "health_update")
+            eq(m["seq"], 2, "the event that arrived")
+            await send(w, 1, "b")                       # seq 6: a jump from 2
+            seqs = []
+            while len(seqs) < 4:
+                m = json.loads(await asyncio.wait_for(r.recv(), 10 * hmtest.SLOW))
+                if m.get("type") == "health_update":
+                    seqs.append(m["seq"])
+            eq(seqs, [3, 4, 5, 6], "the missing events replayed, then the live one")
+        arun(client())
+
+
 if __name__ == "__main__":
-    hmtest.main([test_resume_while_writing, test_resume_after_auto_subscribe])
+    hmtest.main([test_resume_while_writing, test_resume_after_auto_subscribe,
+                 test_gap_in_a_stream_is_replayed])
