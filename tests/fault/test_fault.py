@@ -1050,15 +1050,18 @@ async def drive(fleet, users, links, tokens, churn_tokens, results):
     check(not bad, "ledger vs databases:\n  " + "\n  ".join(bad[:40]))
     check(not S.resume_gaps, "a resume with since_seq left a gap: %s" % S.resume_gaps[:10])
     # Events published while the bus's subscriptions come back after a
-    # broker restart can miss connections that stayed up (the edge does not
-    # replay on a seq gap; the client here heals it by subscribing again
-    # with since_seq, and the ledger check above proves nothing was lost
-    # for good). Tolerated only there, unless HM_FAULT_STRICT=1.
+    # broker restart can miss connections that stayed up. The edge replays
+    # a jump in a health or chat stream itself (the client never sees it);
+    # notification streams skip acked seqs by design, so a lost one shows
+    # as a gap there and the client here heals it by subscribing again with
+    # since_seq (the ledger check above proves nothing was lost for good).
+    # Tolerated only there, unless HM_FAULT_STRICT=1.
     strict = os.environ.get("HM_FAULT_STRICT", "") not in ("", "0")
-    known = [g for g in S.live_gaps if g[4] in ("kill broker", "after broker")]
+    known = [g for g in S.live_gaps if g[4] in ("kill broker", "after broker")
+             and g[1] == "notifications"]
     if known and not strict:
-        print("KNOWN EDGE ISSUE: %d live gaps right after the broker restart (healed by the "
-              "client's resubscribe): %s" % (len(known), known[:10]))
+        print("notification gaps right after the broker restart (healed by the client's "
+              "resubscribe): %s" % known[:10])
     other = S.live_gaps if strict else [g for g in S.live_gaps if g not in known]
     check(not other, "events lost on a live connection: %s" % other[:10])
     return out

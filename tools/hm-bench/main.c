@@ -56,6 +56,7 @@
 #include "bench_report.h"
 #include "bench_run.h"
 #include "bench_tokens.h"
+#include "hm_bus.h"
 #include "hm_config.h"
 
 /* clang-format off */
@@ -330,7 +331,7 @@ main(int argc, char **argv)
     bool worker = false;
     if (rc == 1) {
         rc = 0;
-    } else if (rc != 0) {
+    } else if (rc != 0 || hm_bus_curve_configure(cfg) != 0) {
         rc = 2;
     } else if (first < argc && strcmp(argv[first], "table") == 0 && first + 1 < argc) {
         rc = bench_report_files(stdout, argc - first - 1, argv + first + 1);
