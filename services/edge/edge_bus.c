@@ -19,11 +19,11 @@
 #define DRAIN_BATCH 20000
 
 struct edge_topic {
-    char *name;           /* the topic; owned */
     edge_conn_t **conns;  /* followers; borrowed */
     int n, cap;
     int64_t last_seq;     /* newest seq seen on this topic (-1: none) */
     bool ctl;             /* ctl.user.<id>: control events, not frames */
+    char name[];          /* the topic (one allocation with the struct) */
 };
 
 typedef struct {
@@ -50,7 +50,6 @@ s_topic_free(void **item)
 {
     edge_topic_t *t = *item;
     if (t) {
-        free(t->name);
         free(t->conns);
         free(t);
     }
@@ -89,6 +88,9 @@ edge_bus_start(edge_t *e, const char *events_in, const char *events_out, const c
 {
     e->topics = zhashx_new();
     zhashx_set_destructor(e->topics, s_topic_free);
+    /* Keyed by the topic's own name: no copy of the key per topic. */
+    zhashx_set_key_duplicator(e->topics, NULL);
+    zhashx_set_key_destructor(e->topics, NULL);
     e->pending = zhashx_new();
     zhashx_set_destructor(e->pending, s_pending_free);
     e->conflating = zlist_new();
@@ -146,9 +148,7 @@ edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch,
     if (c->nsubs >= EDGE_MAX_SUBS)
         return -1;
     if (c->nsubs == c->subcap) { /* most connections follow one or two topics */
-        int cap = c->subcap ? c->subcap * 2 : 2;
-        if (cap > EDGE_MAX_SUBS)
-            cap = EDGE_MAX_SUBS;
+        int cap = c->subcap + 1; /* exact: following is rare, memory is per connection */
         edge_sub_t *subs = realloc(c->subs, sizeof(*subs) * (size_t) cap);
         if (!subs)
             return -1;
@@ -157,16 +157,18 @@ edge_bus_follow(edge_t *e, edge_conn_t *c, const char *topic, edge_channel_t ch,
     }
     edge_topic_t *t = zhashx_lookup(e->topics, topic);
     if (!t) {
-        t = calloc(1, sizeof(*t));
-        t->name = strdup(topic);
+        t = calloc(1, sizeof(*t) + strlen(topic) + 1);
+        if (!t)
+            return -1;
+        strcpy(t->name, topic);
         t->last_seq = -1;
         t->ctl = hm_topic_parse(topic, NULL, NULL) == HM_TOPIC_CTL_USER;
-        zhashx_insert(e->topics, topic, t);
+        zhashx_insert(e->topics, t->name, t);
         if (!s_prefix_covered(topic))
             hm_bus_subscribe(e->sub, topic);
     }
     if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 4;
+        t->cap = t->cap ? t->cap * 2 : 1; /* most topics have one follower */
         t->conns = realloc(t->conns, sizeof(*t->conns) * (size_t) t->cap);
     }
     t->conns[t->n++] = c;

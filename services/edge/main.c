@@ -285,6 +285,9 @@ s_run(hm_config_t *cfg, const char *edge_id)
     edge_t e = {0};
     s_edge_cfg(&e, cfg, edge_id);
     e.conns = zhashx_new();
+    /* Keyed by the connection's own id (it outlives its entry). */
+    zhashx_set_key_duplicator(e.conns, NULL);
+    zhashx_set_key_destructor(e.conns, NULL);
     e.addr_rates = zhashx_new();
     zhashx_set_destructor(e.addr_rates, s_free_rate);
     e.stats.errors = zhashx_new();
