@@ -300,6 +300,10 @@ s_run(hm_config_t *cfg, const char *edge_id)
      * made connection set-up cost grow with the connections held. */
     e.cfg.ping_ms = hm_config_int(cfg, "ping_s") * 1000;
     e.ping = edge_frame_ping();
+    /* A policy with no hangup time turns lws's timers off; with none at all
+     * lws would use its default (ping 300 s, hangup 310 s) and keep them. */
+    static const lws_retry_bo_t no_validity = {.secs_since_valid_ping = 0,
+                                               .secs_since_valid_hangup = 0};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
@@ -317,6 +321,7 @@ s_run(hm_config_t *cfg, const char *edge_id)
     info.protocols = s_protocols;
     info.pvo = &s_pvo;
     info.user = &e;
+    info.retry_and_idle_policy = &no_validity;
     info.fd_limit_per_thread = 0;
     /* libev over epoll: the default poll() loop walks every open socket on
      * each wake-up, which dominates connection set-up and per-user events
