@@ -39,10 +39,14 @@
 #define HM_TOPIC_ALL_NOTIFY "all.notify"
 #define HM_TOPIC_SYS_CONN "sys.conn"
 #define HM_TOPIC_SYS_EDGE "sys.edge"
+#define HM_TOPIC_SYS_AUDIT "sys.audit"
 /* sys.conn event types (published by hm-edge, envelope user_id/conn_id/edge). */
 #define HM_EV_CONN_OPEN "conn_open"
 #define HM_EV_CONN_AUTH "conn_auth"
 #define HM_EV_CONN_CLOSE "conn_close"
+/* sys.audit event type: a service refused a request on its own (SPEC 2.1);
+ * hm-auth appends it to its audit table. */
+#define HM_EV_AUDIT_DENIED "denied"
 
 typedef enum {
     HM_TOPIC_INVALID = 0,
@@ -54,6 +58,7 @@ typedef enum {
     HM_TOPIC_CTL_CONN,
     HM_TOPIC_SYS_CONN_KIND,
     HM_TOPIC_SYS_EDGE_KIND,
+    HM_TOPIC_SYS_AUDIT_KIND,
 } hm_topic_kind_t;
 
 /* Parses a topic against the closed set. Returns its kind (HM_TOPIC_INVALID

@@ -2,7 +2,7 @@
  * hm_topic.c - hm_topic_parse(): bus topics against the closed set of
  * hm_proto.h. Topics are compared whole; anything not exactly one of
  *   u.<id>.health  u.<id>.chat  u.<id>.notify  all.notify
- *   ctl.user.<id>  ctl.conn.<conn_id>  sys.conn  sys.edge
+ *   ctl.user.<id>  ctl.conn.<conn_id>  sys.conn  sys.edge  sys.audit
  * is HM_TOPIC_INVALID, and so is a topic of HM_TOPIC_MAX bytes or more.
  * <id> is a positive int64 in decimal without sign or leading zero; <conn_id>
  * is 1 to HM_ENVELOPE_MAX_STR - 1 characters of [A-Za-z0-9-].
@@ -115,6 +115,8 @@ hm_topic_parse(const char *topic, int64_t *user_id, char *conn_id)
         return HM_TOPIC_SYS_CONN_KIND;
     if (strcmp(topic, HM_TOPIC_SYS_EDGE) == 0)
         return HM_TOPIC_SYS_EDGE_KIND;
+    if (strcmp(topic, HM_TOPIC_SYS_AUDIT) == 0)
+        return HM_TOPIC_SYS_AUDIT_KIND;
     if (strncmp(topic, S_PREFIX_USER, strlen(S_PREFIX_USER)) == 0)
         return s_parse_user(topic + strlen(S_PREFIX_USER), user_id);
     if (strncmp(topic, S_PREFIX_CTL_USER, strlen(S_PREFIX_CTL_USER)) == 0)

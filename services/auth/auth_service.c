@@ -11,6 +11,7 @@
 #include "auth_authz.h"
 #include "auth_db.h"
 #include "auth_session.h"
+#include "hm_audit.h"
 #include "hm_bus.h"
 #include "hm_clock.h"
 #include "hm_db.h"
@@ -32,6 +33,8 @@ struct auth_service_t {
     int64_t sweep_at;         /* next sweep (monotonic ms) */
     int64_t prune_at;         /* next revocation prune (monotonic ms) */
     bool in_batch;            /* a group-commit transaction is open */
+    uint64_t audit_written;   /* sys.audit events appended to the audit table */
+    uint64_t audit_dropped;   /* sys.audit events refused (malformed) */
 };
 
 typedef hm_envelope_t *(s_handler_fn)(auth_service_t *self, const hm_envelope_t *req);
@@ -469,9 +472,63 @@ s_event_edge(const hm_envelope_t *ev)
     return edge && *edge && strlen(edge) <= S_FIELD_MAX ? edge : NULL;
 }
 
+/* A sys.audit event: a service refused a request on its own. Checked,
+ * then one audit row (in the open batch, else a transaction of its own);
+ * anything malformed is counted and dropped. */
+static void
+s_on_audit(auth_service_t *self, const hm_envelope_t *ev)
+{
+    hm_audit_event_t a;
+    const char *why = NULL;
+    if (hm_audit_parse(ev, &a, &why) != 0) {
+        uint64_t n = ++self->audit_dropped;
+        if ((n & (n - 1)) == 0) /* the 1st, 2nd, 4th, ...: a flood cannot flood the log */
+            hm_log_warn("audit_event_dropped", "reason=%s dropped=%llu", why,
+                        (unsigned long long)n);
+        return;
+    }
+    char detail[S_FIELD_MAX + 1];
+    char target_user[48] = "", target[HM_AUDIT_TARGET_MAX + 16] = "",
+         role[HM_AUDIT_ROLE_MAX + 8] = "";
+    if (a.target_user_id > 0)
+        snprintf(target_user, sizeof target_user, " target_user_id=%lld",
+                 (long long)a.target_user_id);
+    if (a.target)
+        snprintf(target, sizeof target, " target=%s", a.target);
+    if (a.role)
+        snprintf(role, sizeof role, " role=%s", a.role);
+    snprintf(detail, sizeof detail, "via=%s service=%s%s%s%s edge=%.64s", HM_TOPIC_SYS_AUDIT,
+             a.service, target_user, target, role, a.edge ? a.edge : "-");
+    auth_audit_entry_t e = {a.actor_id, a.conn_id, a.remote_addr, a.action,
+                            a.result,   a.code,    detail};
+    bool own_tx = !self->in_batch;
+    if (own_tx && auth_service_begin(self) != 0)
+        return;
+    if (auth_audit_write(self->db, &e) == 0)
+        self->audit_written++;
+    if (own_tx)
+        auth_service_commit(self);
+}
+
+uint64_t
+auth_service_audit_dropped(const auth_service_t *self)
+{
+    return self->audit_dropped;
+}
+
+uint64_t
+auth_service_audit_written(const auth_service_t *self)
+{
+    return self->audit_written;
+}
+
 void
 auth_service_on_event(auth_service_t *self, const char *topic, const hm_envelope_t *ev)
 {
+    if (strcmp(topic, HM_TOPIC_SYS_AUDIT) == 0) {
+        s_on_audit(self, ev);
+        return;
+    }
     bool conn = strcmp(topic, HM_TOPIC_SYS_CONN) == 0;
     if (!conn && strcmp(topic, HM_TOPIC_SYS_EDGE) != 0)
         return;

@@ -1,6 +1,6 @@
 /*
  * auth_service.h - the Majordomo service "auth" (proto/SPEC.md section 7):
- * request verbs in, replies out, bus events (sys.conn, sys.edge) in,
+ * request verbs in, replies out, bus events (sys.conn, sys.edge, sys.audit) in,
  * token_revoked events out. No sockets of its own except the borrowed PUB
  * socket: main.c owns the loop, so tests can drive the handlers directly.
  *
@@ -56,9 +56,18 @@ hm_envelope_t *auth_service_handle(auth_service_t *self, const hm_envelope_t *re
 int auth_service_begin(auth_service_t *self);
 int auth_service_commit(auth_service_t *self);
 
-/* Handles one bus event received on topic (sys.conn, sys.edge; others are
- * ignored). */
+/* Handles one bus event received on topic (sys.conn, sys.edge, sys.audit;
+ * others are ignored). A sys.audit event (hm_audit.h: a service refused a
+ * request on its own) becomes one audit row: action = the refused verb,
+ * result and code as sent, user_id = the actor, conn_id, remote_addr, and
+ * detail "via=sys.audit service=<s> target_user_id=<id> target=<id>
+ * role=<r> edge=<e>" (absent parts left out). A malformed one is counted and
+ * dropped. */
 void auth_service_on_event(auth_service_t *self, const char *topic, const hm_envelope_t *ev);
+
+/* sys.audit events dropped as malformed, and written, since creation. */
+uint64_t auth_service_audit_dropped(const auth_service_t *self);
+uint64_t auth_service_audit_written(const auth_service_t *self);
 
 /* Runs the timers: the sweep of silent edges, pruning of old revocations. */
 void auth_service_tick(auth_service_t *self);

@@ -3,7 +3,8 @@
  * registry, token revocation and the audit log (proto/SPEC.md section 7).
  *
  * Without a subcommand it runs the Majordomo service "auth" and listens to
- * sys.conn and sys.edge until SIGTERM/SIGINT. Subcommands (auth_cli.h)
+ * sys.conn, sys.edge and sys.audit (refusals services decide on their own)
+ * until SIGTERM/SIGINT. Subcommands (auth_cli.h)
  * administer the same database.
  */
 #include <czmq.h>
@@ -241,7 +242,8 @@ s_connect(hm_config_t *cfg, zsock_t **pub, zsock_t **sub, s_workers_t *ws)
     *pub = hm_bus_pub_new(hm_config_str(cfg, "events_in"));
     *sub = hm_bus_sub_new(hm_config_str(cfg, "events_out"));
     if (!*pub || !*sub || hm_bus_subscribe(*sub, HM_TOPIC_SYS_CONN) != 0 ||
-        hm_bus_subscribe(*sub, HM_TOPIC_SYS_EDGE) != 0)
+        hm_bus_subscribe(*sub, HM_TOPIC_SYS_EDGE) != 0 ||
+        hm_bus_subscribe(*sub, HM_TOPIC_SYS_AUDIT) != 0)
         return -1;
     for (ws->n = 0; ws->n < (int)hm_config_int(cfg, "workers"); ws->n++)
         if (!(ws->w[ws->n] = hm_mdp_worker_new(hm_config_str(cfg, "requests"), HM_SVC_AUTH,

@@ -28,6 +28,7 @@ struct chat_authz_t {
     zhashx_t *cache;   /* "actor:target" -> s_entry_t; owned */
     int64_t ttl_ms;    /* how long an ALLOW is kept */
     int timeout_ms;    /* per question */
+    bool last_fresh;   /* the last check was answered by a fresh reply */
 };
 
 static void
@@ -98,6 +99,7 @@ s_ask(chat_authz_t *self, const char *key, int64_t actor, int64_t target)
 chat_authz_rc_t
 chat_authz_check(chat_authz_t *self, int64_t actor, int64_t target, int64_t now_ms)
 {
+    self->last_fresh = false;
     if (actor > 0 && actor == target)
         return CHAT_AUTHZ_ALLOW;
     if (actor <= 0 || target <= 0)
@@ -106,6 +108,7 @@ chat_authz_check(chat_authz_t *self, int64_t actor, int64_t target, int64_t now_
     snprintf(key, sizeof key, "%" PRId64 ":%" PRId64, actor, target);
     s_entry_t *e = zhashx_lookup(self->cache, key);
     if (e && (e->rc == CHAT_AUTHZ_PENDING || e->fresh || now_ms < e->expires_ms)) {
+        self->last_fresh = e->fresh;
         e->fresh = false;
         return e->rc;
     }
@@ -115,6 +118,12 @@ chat_authz_check(chat_authz_t *self, int64_t actor, int64_t target, int64_t now_
     }
     s_remember(self, key, CHAT_AUTHZ_PENDING, now_ms + self->timeout_ms);
     return CHAT_AUTHZ_PENDING;
+}
+
+bool
+chat_authz_audited(const chat_authz_t *self)
+{
+    return self->last_fresh;
 }
 
 void

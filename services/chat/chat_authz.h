@@ -15,6 +15,7 @@
 #ifndef CHAT_AUTHZ_H
 #define CHAT_AUTHZ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "chat_call.h"
@@ -38,6 +39,12 @@ void chat_authz_destroy(chat_authz_t **self_p);
 
 /* May actor take part in target's conversations? (actor == target: yes.) */
 chat_authz_rc_t chat_authz_check(chat_authz_t *self, int64_t actor, int64_t target, int64_t now_ms);
+
+/* Whether the last chat_authz_check's answer came from hm-auth's reply to
+ * the question asked for it (which hm-auth audited), rather than from the
+ * cache or from a local rule: a DENY that is not is audited by the caller
+ * (sys.audit). */
+bool chat_authz_audited(const chat_authz_t *self);
 
 /* The answer to a question (rep NULL: timed out), from the call's done
  * callback with its tag. */

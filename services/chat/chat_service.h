@@ -50,6 +50,7 @@ typedef struct {
     int call_timeout_ms;     /* auth and notify calls */
     int64_t authz_ttl_ms;    /* care-team answers are remembered this long */
     int64_t republish_ms;    /* at start, events this recent are published again */
+    zsock_t *pub;            /* borrowed PUB for sys.audit (refusals decided here); NULL: none */
 } chat_service_cfg_t;
 
 typedef struct chat_service_t chat_service_t;

@@ -7,6 +7,7 @@
 
 #include "chat_msg.h"
 #include "chat_service_int.h"
+#include "hm_audit.h"
 #include "hm_clock.h"
 #include "hm_json.h"
 #include "hm_log.h"
@@ -82,9 +83,12 @@ s_int_field(const json_t *data, const char *key, int64_t min, int64_t max, int64
     return 0;
 }
 
-/* The refusal for an authorization that is not ALLOW (NULL when held). */
+/* The refusal for an authorization that is not ALLOW (NULL when held). A
+ * DENY hm-auth did not audit for this request (a cached answer, a local
+ * rule) goes to sys.audit, naming target (owner) and conv. */
 static hm_envelope_t *
-s_authz_refusal(const hm_envelope_t *req, chat_authz_rc_t rc, bool *held)
+s_authz_refusal(chat_service_t *self, const hm_envelope_t *req, chat_authz_rc_t rc, bool *held,
+                bool audited, int64_t owner, const char *conv)
 {
     if (rc == CHAT_AUTHZ_PENDING) {
         *held = true;
@@ -93,6 +97,8 @@ s_authz_refusal(const hm_envelope_t *req, chat_authz_rc_t rc, bool *held)
     if (rc == CHAT_AUTHZ_UNAVAILABLE)
         return hm_mdp_error_reply(req, HM_ERR_SERVICE_UNAVAILABLE,
                                   "cannot check the care team right now");
+    if (!audited)
+        hm_audit_denied(self->cfg.pub, req, HM_SVC_CHAT, owner, conv);
     return hm_mdp_error_reply(req, HM_ERR_FORBIDDEN, "not a participant of this conversation");
 }
 
@@ -161,22 +167,31 @@ s_send_check(chat_service_t *self, const hm_envelope_t *req, s_send_t *s, bool *
             return NULL;
         int64_t people[CHAT_MSG_PARTICIPANTS_MAX];
         if (chat_db_participants(self->db, s->conv, people, CHAT_MSG_PARTICIPANTS_MAX) >=
-            CHAT_MSG_PARTICIPANTS_MAX)
+            CHAT_MSG_PARTICIPANTS_MAX) {
+            hm_audit_denied(self->cfg.pub, req, HM_SVC_CHAT, s->existing.owner_id, s->conv);
             return hm_mdp_error_reply(req, HM_ERR_FORBIDDEN, "the conversation is full");
+        }
         chat_authz_rc_t rc = chat_authz_check(self->authz, req->user_id, s->existing.owner_id, now);
         s->join = rc == CHAT_AUTHZ_ALLOW;
-        return s->join ? NULL : s_authz_refusal(req, rc, held);
+        return s->join ? NULL
+                       : s_authz_refusal(self, req, rc, held, chat_authz_audited(self->authz),
+                                         s->existing.owner_id, s->conv);
     }
     hm_envelope_t *refusal = s_send_people(req, s);
     chat_authz_rc_t worst = CHAT_AUTHZ_ALLOW; /* all questions go out at once */
+    bool audited = true; /* every DENY was hm-auth's audited answer about the sender */
     for (int i = 0; !refusal && i < s->nmembers; i++) {
         chat_authz_rc_t rc = chat_authz_check(self->authz, s->members[i], s->owner, now);
+        if (rc == CHAT_AUTHZ_DENY)
+            audited = audited && chat_authz_audited(self->authz) && s->members[i] == req->user_id;
         if (rc == CHAT_AUTHZ_DENY || rc == CHAT_AUTHZ_UNAVAILABLE)
             worst = worst == CHAT_AUTHZ_DENY ? worst : rc;
         else if (rc == CHAT_AUTHZ_PENDING && worst == CHAT_AUTHZ_ALLOW)
             worst = rc;
     }
-    return refusal || worst == CHAT_AUTHZ_ALLOW ? refusal : s_authz_refusal(req, worst, held);
+    return refusal || worst == CHAT_AUTHZ_ALLOW
+               ? refusal
+               : s_authz_refusal(self, req, worst, held, audited, s->owner, s->conv);
 }
 
 /* Writes the send (conversation, membership, message, request id, owed
@@ -303,10 +318,14 @@ chat_verb_typing(chat_service_t *self, const hm_envelope_t *req, bool *held)
     if (!conv)
         return hm_mdp_error_reply(req, HM_ERR_MISSING_FIELD, "conversation_id is required");
     int role = chat_db_participant_role(self->db, conv, req->user_id);
-    if (role <= CHAT_ROLE_NONE)
-        return role < 0 ? hm_mdp_error_reply(req, HM_ERR_INTERNAL, "database error")
-                        : hm_mdp_error_reply(req, HM_ERR_FORBIDDEN,
-                                             "not a participant of this conversation");
+    if (role < 0)
+        return hm_mdp_error_reply(req, HM_ERR_INTERNAL, "database error");
+    if (role == CHAT_ROLE_NONE) {
+        chat_conv_t c;
+        hm_audit_denied(self->cfg.pub, req, HM_SVC_CHAT,
+                        chat_db_conv_get(self->db, conv, &c) == 1 ? c.owner_id : 0, conv);
+        return hm_mdp_error_reply(req, HM_ERR_FORBIDDEN, "not a participant of this conversation");
+    }
     bool on = !typing || json_is_true(typing);
     chat_typing_rc_t rc =
         chat_typing_update(self->typing, req->user_id, conv, req->conn_id, on, s_now_ms());
@@ -331,6 +350,8 @@ s_not_participant(chat_service_t *self, const hm_envelope_t *req, const char *co
     if (found < 0)
         return hm_mdp_error_reply(req, HM_ERR_INTERNAL, "database error");
     hm_log_info("history_denied", "user_id=%" PRId64 " found=%d", req->user_id, found);
+    if (found)
+        hm_audit_denied(self->cfg.pub, req, HM_SVC_CHAT, c.owner_id, conv);
     return found ? hm_mdp_error_reply(req, HM_ERR_FORBIDDEN,
                                       "only participants may read a conversation")
                  : hm_mdp_error_reply(req, HM_ERR_NOT_FOUND, "no such conversation");
@@ -384,7 +405,8 @@ chat_verb_replay(chat_service_t *self, const hm_envelope_t *req, bool *held)
     if (req->user_id > 0 && req->user_id != owner) { /* user_id 0: a service */
         chat_authz_rc_t rc = chat_authz_check(self->authz, req->user_id, owner, s_now_ms());
         if (rc != CHAT_AUTHZ_ALLOW)
-            return s_authz_refusal(req, rc, held);
+            return s_authz_refusal(self, req, rc, held, chat_authz_audited(self->authz), owner,
+                                   NULL);
     }
     bool more = false;
     json_t *events = chat_msg_replay(self->db, owner, since, &more);

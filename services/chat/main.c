@@ -296,6 +296,7 @@ s_serve(hm_config_t *cfg)
     }
     if (s_open(cfg, &p) == 0) {
         chat_service_cfg_t scfg = s_service_cfg(cfg, p.db, p.backend, p.rules, p.client);
+        scfg.pub = p.pub;
         p.svc = chat_service_new(&scfg);
         p.worker = p.svc ? hm_mdp_worker_new(hm_config_str(cfg, "requests"), HM_SVC_CHAT,
                                              (int)hm_config_int(cfg, "heartbeat_ms"))

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hlth_service_int.h"
+#include "hm_audit.h"
 #include "hm_clock.h"
 #include "hm_log.h"
 #include "hm_mdp.h"
@@ -253,9 +254,12 @@ hlth_ingest_reading(hlth_service_t *self, const hm_envelope_t *req, const hlth_g
                                   "use health.device_reading");
     json_t *uid = json_object_get(req->data, "user_id");
     if (uid && !json_is_null(uid) &&
-        (!json_is_integer(uid) || json_integer_value(uid) != req->user_id))
+        (!json_is_integer(uid) || json_integer_value(uid) != req->user_id)) {
+        hm_audit_denied(self->cfg.pub, req, HM_SVC_HEALTH,
+                        json_is_integer(uid) ? json_integer_value(uid) : 0, NULL);
         return hm_mdp_error_reply(req, HM_ERR_FORBIDDEN,
                                   "a reading is for the authenticated user only");
+    }
     return s_ingest(self, req, req->user_id, S_SOURCE_CLIENT, NULL);
 }
 

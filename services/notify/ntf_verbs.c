@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hm_audit.h"
 #include "hm_clock.h"
 #include "hm_log.h"
 #include "hm_mdp.h"
@@ -183,8 +184,10 @@ s_dispatch_new(ntf_service_t *self, const ntf_row_t *row)
 static hm_envelope_t *
 s_create(ntf_service_t *self, const hm_envelope_t *req, s_from_t *from)
 {
-    if (req->conn_id)
+    if (req->conn_id) {
+        hm_audit_denied(self->cfg.pub, req, HM_SVC_NOTIFY, 0, NULL);
         return hm_mdp_error_reply(req, HM_ERR_FORBIDDEN, "notifications are created by services");
+    }
     s_create_t c;
     memset(&c, 0, sizeof c);
     const char *why = s_parse_create(self, req, &c);
@@ -243,6 +246,7 @@ s_owned(ntf_service_t *self, const hm_envelope_t *req, const char *id, ntf_row_t
     else if (found == 0)
         *err = hm_mdp_error_reply(req, HM_ERR_NOT_FOUND, "no such notification");
     else if (row->user_id != 0 && row->user_id != req->user_id) {
+        hm_audit_denied(self->cfg.pub, req, HM_SVC_NOTIFY, row->user_id, id);
         ntf_row_clear(row);
         *err = hm_mdp_error_reply(req, HM_ERR_FORBIDDEN, "not your notification");
         hm_log_info("not_owner", "verb=%s user_id=%lld", req->type, (long long)req->user_id);
@@ -472,8 +476,10 @@ static hm_envelope_t *
 s_replay_authorize(ntf_service_t *self, const hm_envelope_t *req, s_from_t *from, int64_t user_id,
                    int64_t since)
 {
-    if (!self->cfg.authc || !from->worker || !*from->reply_to)
+    if (!self->cfg.authc || !from->worker || !*from->reply_to) {
+        hm_audit_denied(self->cfg.pub, req, HM_SVC_NOTIFY, user_id, NULL);
         return hm_mdp_error_reply(req, HM_ERR_FORBIDDEN, "not your stream");
+    }
     s_replay_wait_t *w = calloc(1, sizeof *w);
     if (!w || !(w->req = hm_envelope_dup(req))) {
         free(w);

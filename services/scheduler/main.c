@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hm_bus.h"
 #include "hm_config.h"
 #include "hm_db.h"
 #include "hm_log.h"
@@ -53,6 +54,7 @@ typedef struct {
     hm_mdp_client_t *client; /* requests to "notify" */
     sched_fire_t *fire;      /* the firing engine */
     sched_service_t *svc;    /* the verb handlers */
+    zsock_t *pub;            /* sys.audit events */
     int tick_ms;             /* longest sleep */
 } s_app_t;
 
@@ -148,7 +150,7 @@ s_build(s_app_t *app, hm_config_t *cfg, sqlite3 *db)
                              .send_arg = app};
     app->fire = sched_fire_new(&fcfg);
     sched_service_cfg_t scfg = {db, app->fire, (int)hm_config_int(cfg, "max_per_user"),
-                                (int)hm_config_int(cfg, "snooze_max_min")};
+                                (int)hm_config_int(cfg, "snooze_max_min"), app->pub};
     app->svc = app->fire ? sched_service_new(&scfg) : NULL;
     app->tick_ms = (int)hm_config_int(cfg, "tick_ms");
     return app->svc ? 0 : -1;
@@ -166,8 +168,9 @@ s_serve(hm_config_t *cfg)
         app.client = hm_mdp_client_new(requests, (int)hm_config_int(cfg, "notify_timeout_ms"), 0);
         app.worker =
             hm_mdp_worker_new(requests, HM_SVC_SCHEDULER, (int)hm_config_int(cfg, "heartbeat_ms"));
+        app.pub = hm_bus_pub_new(hm_config_str(cfg, "events_in"));
     }
-    if (app.client && app.worker && s_build(&app, cfg, db) == 0) {
+    if (app.client && app.worker && app.pub && s_build(&app, cfg, db) == 0) {
         hm_log_info("started", "requests=%s grace_s=%lld late_s=%lld tick_ms=%d", requests,
                     hm_config_int(cfg, "grace_s"), hm_config_int(cfg, "late_s"), app.tick_ms);
         s_loop(&app);
@@ -180,6 +183,7 @@ s_serve(hm_config_t *cfg)
     sched_fire_destroy(&app.fire);
     hm_mdp_worker_destroy(&app.worker);
     hm_mdp_client_destroy(&app.client);
+    zsock_destroy(&app.pub);
     hm_db_close(&db);
     sched_tz_shutdown();
     return rc;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hm_audit.h"
 #include "hm_clock.h"
 #include "hm_db.h"
 #include "hm_ids.h"
@@ -194,9 +195,10 @@ s_create_from(sched_service_t *self, const s_ctx_t *ctx, const json_t *data)
         s_schedule(r);
         if (count < 0 || hm_uuid4(r->id) != 0)
             rep = s_db_error(ctx->req);
-        else if (count >= self->cfg.max_per_user)
+        else if (count >= self->cfg.max_per_user) {
+            hm_audit_denied(self->cfg.pub, ctx->req, HM_SVC_SCHEDULER, ctx->user_id, NULL);
             rep = s_error(ctx->req, HM_ERR_FORBIDDEN, "reminder limit reached");
-        else if (sched_db_insert(self->cfg.db, r, ctx->req->id) != 0)
+        } else if (sched_db_insert(self->cfg.db, r, ctx->req->id) != 0)
             rep = s_db_error(ctx->req);
         else {
             hm_log_info("reminder_created", "reminder_id=%s user_id=%" PRId64 " kind=%s", r->id,
@@ -523,8 +525,12 @@ sched_service_handle(sched_service_t *self, const hm_envelope_t *req)
             return s_error(req, HM_ERR_BAD_REQUEST, "data must be an object");
         sched_err_t err;
         s_ctx_t ctx = {.req = req, .now_ms = hm_clock_wall_ms()};
-        if (s_owner(req, &ctx.user_id, &err) != 0)
+        if (s_owner(req, &ctx.user_id, &err) != 0) {
+            if (strcmp(err.code, HM_ERR_FORBIDDEN) == 0) /* data.user_id of another */
+                hm_audit_denied(self->cfg.pub, req, HM_SVC_SCHEDULER,
+                                json_integer_value(json_object_get(req->data, "user_id")), NULL);
             return s_fail(req, &err);
+        }
         hm_envelope_t *rep = s_run(self, s_verbs[i].handler, &ctx);
         hm_log_debug("request", "verb=%s user_id=%" PRId64 " result=%s", req->type, ctx.user_id,
                      rep ? rep->type : "nomem");

@@ -15,7 +15,8 @@
  *
  * Who: the envelope user_id (the edge sets it to the authenticated user; a
  * data.user_id that differs is refused). A request with user_id 0 comes from
- * a service on the bus and names the user in data.user_id. Retried
+ * a service on the bus and names the user in data.user_id. Every forbidden
+ * answer is published on sys.audit for hm-auth's audit log. Retried
  * requests (same envelope id) are answered idempotently: create and import
  * return the reminder made the first time, answer the stored answer.
  * Every write commits before the reply is built.
@@ -23,6 +24,7 @@
 #ifndef SCHED_SERVICE_H
 #define SCHED_SERVICE_H
 
+#include <czmq.h>
 #include <sqlite3.h>
 
 #include "hm_envelope.h"
@@ -35,6 +37,7 @@ typedef struct {
     sched_fire_t *fire; /* borrowed; told when schedules change (may be NULL) */
     int max_per_user;   /* reminders a user may have (not counting deleted ones) */
     int snooze_max_min; /* longest snooze, minutes */
+    zsock_t *pub;       /* borrowed PUB to events_in, for sys.audit (hm_audit.h); NULL: none */
 } sched_service_cfg_t;
 
 typedef struct sched_service_t sched_service_t;

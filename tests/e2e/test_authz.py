@@ -10,15 +10,19 @@ The matrix is data (role x action -> expected) built from DESIGN.md section 6
 and proto/SPEC.md sections 5-12; it runs against the real broker, hm-auth,
 hm-edge, hm-health, hm-chat, hm-notify and hm-scheduler. What is allowed must
 succeed; what is refused must be refused with `forbidden` (HTTP 403) and leave
-an audit entry (hm-auth's audit table, read-only through sqlite3), except the
-refusals listed in AUDIT_GAPS (services that refuse on their own, without
-asking hm-auth, and so write no audit entry; see the report printed at the
-end). A subscription on an endpoint that does not carry it is refused with
-`invalid_subscription` (SPEC section 5), whatever the role.
+an audit entry (hm-auth's audit table, read-only through sqlite3). A refusal a
+service decides on its own (without asking hm-auth) reaches the audit table
+asynchronously, as a sys.audit event (proto/SPEC.md section 2.1): the test
+waits for its row (hang guard scaled by HM_TEST_SLOW) and checks its fields
+(actor, action, result, code, service, target). AUDIT_GAPS lists refusals
+known to leave no entry: none now. A subscription on an endpoint that does
+not carry it is refused with `invalid_subscription` (SPEC section 5),
+whatever the role.
 """
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import time
 import uuid
@@ -56,7 +60,8 @@ def threshold_write(role, target):
 
 # Client requests: name -> (rule, refused-by). refused-by "auth" means the
 # owning service asks hm-auth (auth.authorize), which audits the refusal;
-# "local" means the service refuses on its own data (no hm-auth call).
+# "local" means the service refuses on its own data (no hm-auth call) and
+# publishes the refusal on sys.audit, which hm-auth appends to the audit.
 REQUESTS = {
     "health_update": (own_only, "local"),          # data.user_id of another: forbidden
     "health_sync": (read_rule, "auth"),
@@ -79,11 +84,23 @@ NO_TARGET = {"chat_list", "list_notifications", "get_preferences"}
 MGMT = [("GET", "/metrics"), ("GET", "/ws/status"), ("GET", "/ws/connection/%s/health"),
         ("POST", "/ws/user/%d/reconnect"), ("DELETE", "/ws/connection/%s")]
 
-# Refusals that are known to leave no audit entry (the service decides
-# alone). Checked both ways: a refusal here that starts writing an audit
-# entry fails the test too, so that this list is kept true.
-AUDIT_GAPS = {"health_update", "chat_history", "chat_typing", "ack", "mark_read",
-              "reminder_list", "chat_list", "list_notifications", "get_preferences"}
+# Refusals that are known to leave no audit entry. Checked both ways: a
+# refusal here that starts writing an audit entry fails the test too, so
+# that this list is kept true. Empty: every refusal is audited (the local
+# ones through sys.audit).
+AUDIT_GAPS = set()
+
+# The audit row of a local refusal (sys.audit): request -> (service, verb,
+# kind of resource id in detail's target=: "conv", "ntf" or None).
+LOCAL_AUDIT = {
+    "health_update": ("health", "health.reading", None),
+    "chat_history": ("chat", "chat.history", "conv"),
+    "chat_typing": ("chat", "chat.typing", "conv"),
+    "ack": ("notify", "notify.ack", "ntf"),
+    "mark_read": ("notify", "notify.mark_read", "ntf"),
+    "reminder_list": ("scheduler", "scheduler.list", None),
+}
+AUDIT_WAIT_S = 10  # hang guard for an audit row (times HM_TEST_SLOW); rows come in ms
 
 
 def build_matrix():
@@ -120,7 +137,7 @@ class Audit:
     def rows(self, after, user_id):
         db = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=5)
         try:
-            return db.execute("SELECT id, action, result, code, detail FROM audit "
+            return db.execute("SELECT id, action, result, code, detail, conn_id FROM audit "
                               "WHERE id > ? AND user_id = ? AND result = 'denied' ORDER BY id",
                               (after, user_id)).fetchall()
         finally:
@@ -177,11 +194,11 @@ class Conn:
 
 def start_services(st):
     common = st.bus_flags() + ["--data-dir", st.dir, "--heartbeat-ms", "250"]
-    # hm-chat remembers refusals for authz_ttl_ms/10 (6 s); with 0 every
-    # refusal is asked of hm-auth, so that each one can be matched with its
-    # audit row. hm-health caches only allows.
+    # hm-chat remembers refusals for authz_ttl_ms/10 (6 s): a refusal it
+    # answers from that cache is audited through sys.audit (the matrix's two
+    # chat sends to one patient hit it). hm-health caches only allows.
     st.start("hm-health", common)
-    st.start("hm-chat", common + ["--authz-ttl-ms", "0"])
+    st.start("hm-chat", common)
     st.start("hm-notify", common + ["--flush-delay-ms", "100"])
     st.start("hm-scheduler", common)
     for svc in ("health", "chat", "notify", "scheduler"):
@@ -214,7 +231,7 @@ def test_authorization_matrix():
         admin_tok = tok["admin"]
         ntf = {uid: notify_create(st, uid, "Matrix %d" % uid)
                for uid in list(actor.values()) + [linked, unlinked]}
-        results, gaps, failures = [], [], []
+        results, gaps, failures, audited_rows = [], [], [], []
 
         async def run():
             # The target patients' own conversations (to join, read, type in).
@@ -263,12 +280,26 @@ def test_authorization_matrix():
                                           ["link", str(me), str(unlinked if role in CARE
                                                                 else linked)])
                         got = ALLOW if rc == 0 else FORBIDDEN
-                    # The audit entry of a refusal that went through hm-auth.
+                    # The audit entry of the refusal: written by hm-auth when
+                    # it decided, else from the refusing service's sys.audit
+                    # event (asynchronous: wait for the row that fits).
                     entry = []
                     if got == FORBIDDEN and kind != "cli_link":
                         if audited:
-                            entry = wait_for(lambda: audit.rows(mark, me), 3,
-                                             "audit entry for %r" % (cell,)) or []
+                            want = audit_match(kind, action, tu, me, conv, ntf,
+                                               combined.conn_id)
+                            try:
+                                wait_for(lambda: any(want(e) for e in audit.rows(mark, me)),
+                                         AUDIT_WAIT_S, "audit entry for %r" % (cell,))
+                            except AssertionError:
+                                pass  # reported below, with what was there
+                            entry = audit.rows(mark, me)
+                            if not any(want(e) for e in entry):
+                                failures.append("%s %s %r target=%s: no audit row with the "
+                                                "expected fields: %r"
+                                                % (role, kind, action, tgt, entry))
+                            else:
+                                audited_rows.append((cell, [e for e in entry if want(e)][0]))
                         else:
                             time.sleep(0.05)
                             entry = audit.rows(mark, me)
@@ -300,12 +331,44 @@ def test_authorization_matrix():
         arun(run())
         print("cells run: %d; refusals without an audit entry (AUDIT_GAPS): %d"
               % (len(results), len(gaps)))
+        local = [(c, e) for c, e in audited_rows if c[1] == "request" and c[2] in LOCAL_AUDIT]
+        print("refusals audited: %d (%d of them decided by the service, through sys.audit)"
+              % (len(audited_rows), len(local)))
+        for c, e in local[:3]:
+            print("  e.g. %s %s target=%s -> action=%s result=%s code=%s detail=%s"
+                  % (c[0], c[2], c[3], e[1], e[2], e[3], e[4]))
         for g in sorted(set(gaps)):
             print("  no audit:", g)
         if failures:
             print(st.logs()[-3000:])
         check(len(results) == len(matrix), "every cell ran")
         check(not failures, "%d cells differ:\n  %s" % (len(failures), "\n  ".join(failures)))
+        # the 56 refusals services decide on their own: all audited now
+        check(len(local) == sum(1 for c in matrix if c[1] == "request" and c[2] in LOCAL_AUDIT
+                                and c[4] == FORBIDDEN),
+              "every local refusal has its sys.audit row (%d)" % len(local))
+        check(len(local) == 56, "the matrix has 56 local refusals (%d)" % len(local))
+
+
+def audit_match(kind, action, tu, me, conv, ntf, conn_id):
+    """A predicate on audit rows (id, action, result, code, detail, conn_id)
+    for the refusal of one cell by actor me (the query already selects
+    user_id = me and result = 'denied')."""
+    def base(e):
+        return e[2] == "denied" and e[3] == "forbidden" and (
+            not tu or tu == me or ("target_user_id=%d" % tu) in (e[4] or "").split())
+    if kind != "request" or action not in LOCAL_AUDIT:
+        return base
+    service, verb, res = LOCAL_AUDIT[action]
+    target = {"conv": conv.get(tu), "ntf": ntf.get(tu), None: None}[res]
+    # Exactly these parts: ids only, no value, text or token.
+    pattern = re.compile(r"via=sys\.audit service=%s target_user_id=%d%s edge=[A-Za-z0-9._:-]+$"
+                         % (service, tu, (" target=" + re.escape(target)) if target else ""))
+
+    def local(e):
+        return (base(e) and e[1] == verb and e[5] == conn_id
+                and pattern.fullmatch(e[4] or "") is not None)
+    return local
 
 
 async def request(c, name, tu, conv, ntf, role):

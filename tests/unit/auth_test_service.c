@@ -1,7 +1,8 @@
 /*
  * auth_test_service.c - the "auth" service's handlers, driven in-process
  * with envelopes (no broker): replies, codes, audit rows, sessions, bus
- * events and the token_revoked publication (over inproc PUB/SUB).
+ * events and the token_revoked publication (over inproc PUB/SUB); sys.audit
+ * events (refusals other services decided) and the garbage among them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "auth_db.h"
 #include "auth_jwt.h"
 #include "auth_service.h"
+#include "hm_audit.h"
 #include "hm_bus.h"
 #include "hm_clock.h"
 #include "hm_db.h"
@@ -315,6 +317,162 @@ test_silent_edge_loses_its_sessions(void **state)
     free(tok);
 }
 
+/* A sys.audit event as a service would send it (data taken). */
+static hm_envelope_t *
+audit_event(int64_t actor, json_t *data)
+{
+    hm_envelope_t *ev = hm_envelope_new(HM_EV_AUDIT_DENIED);
+    assert_non_null(ev);
+    ev->user_id = actor;
+    hm_envelope_set_conn_id(ev, "c-7");
+    hm_envelope_set_edge(ev, "edge-1");
+    hm_envelope_set_data(ev, data);
+    return ev;
+}
+
+/* Hands ev (destroyed) to the service as received on sys.audit. */
+static void
+on_audit(fixture_t *f, hm_envelope_t *ev)
+{
+    auth_service_on_event(f->svc, HM_TOPIC_SYS_AUDIT, ev);
+    hm_envelope_destroy(&ev);
+}
+
+static void
+test_audit_event_becomes_a_row(void **state)
+{
+    fixture_t *f = *state;
+    /* the way services send it: hm_audit_denied on a refused request, over the bus */
+    hm_bus_subscribe(f->sub, HM_TOPIC_SYS_AUDIT);
+    zsock_events(f->sub);
+    zsock_events(f->pub);
+    hm_envelope_t *req = request(HM_VERB_NOTIFY_ACK, json_pack("{s:s}", "id", "n-1"), "c-7", "e-2");
+    req->user_id = 10;
+    assert_int_equal(hm_audit_denied(f->pub, req, HM_SVC_NOTIFY, 2, "n-1"), 0);
+    hm_envelope_destroy(&req);
+    zsock_set_rcvtimeo(f->sub, 2000);
+    char *topic = NULL;
+    hm_envelope_t *ev = NULL;
+    assert_int_equal(hm_bus_recv(f->sub, &topic, &ev), 0);
+    assert_string_equal(topic, HM_TOPIC_SYS_AUDIT);
+    auth_service_on_event(f->svc, topic, ev);
+    free(topic);
+    hm_envelope_destroy(&ev);
+    assert_int_equal(
+        scalar(f->db, "SELECT count(*) FROM audit WHERE user_id = 10 AND conn_id = 'c-7' AND "
+                      "action = 'notify.ack' AND result = 'denied' AND code = 'forbidden' AND "
+                      "detail = 'via=sys.audit service=notify target_user_id=2 target=n-1 "
+                      "edge=e-2'"),
+        1);
+    /* every optional part, and none */
+    on_audit(f,
+             audit_event(1, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "service", "chat", "action",
+                                      "chat.history", "result", "denied", "code", "forbidden",
+                                      "role", "patient", "remote_addr", "192.0.2.9")));
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM audit WHERE user_id = 1 AND "
+                                   "remote_addr = '192.0.2.9' AND detail = 'via=sys.audit "
+                                   "service=chat role=patient edge=edge-1'"),
+                     1);
+    /* a bus caller (user 0): no user on the row */
+    on_audit(f,
+             audit_event(0, json_pack("{s:s, s:s, s:s, s:s}", "service", "notify", "action",
+                                      "notify.create", "result", "denied", "code", "forbidden")));
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM audit WHERE user_id IS NULL AND "
+                                   "action = 'notify.create'"),
+                     1);
+    assert_int_equal(auth_service_audit_written(f->svc), 3);
+    assert_int_equal(auth_service_audit_dropped(f->svc), 0);
+    /* inside a batch it shares the batch's commit */
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(auth_service_begin(f->svc), 0);
+    on_audit(f,
+             audit_event(2, json_pack("{s:s, s:s, s:s, s:s}", "service", "health", "action",
+                                      "health.reading", "result", "denied", "code", "forbidden")));
+    assert_int_equal(scalar(other, "SELECT count(*) FROM audit WHERE user_id = 2"), 0);
+    assert_int_equal(auth_service_commit(f->svc), 0);
+    assert_int_equal(scalar(other, "SELECT count(*) FROM audit WHERE user_id = 2"), 1);
+    sqlite3_close(other);
+}
+
+static void
+test_audit_garbage_is_counted_and_dropped(void **state)
+{
+    fixture_t *f = *state;
+    int64_t before = scalar(f->db, "SELECT count(*) FROM audit");
+    char *huge = malloc(100001);
+    assert_non_null(huge);
+    memset(huge, 'a', 100000);
+    huge[100000] = '\0';
+    /* a valid event's data with one key replaced (NULL value: removed) */
+    struct {
+        const char *key;
+        json_t *value;
+    } bad[] = {
+        {"service", NULL},
+        {"action", NULL},
+        {"result", NULL},
+        {"code", NULL},
+        {"service", json_integer(5)},
+        {"action", json_true()},
+        {"action", json_string(huge)},
+        {"service", json_string(huge)},
+        {"code", json_string(huge)},
+        {"target", json_string(huge)},
+        {"role", json_string(huge)},
+        {"remote_addr", json_string(huge)},
+        {"action", json_string("")},
+        {"action", json_string("chat history")}, /* a space: not a verb */
+        {"service", json_string("Health\n")},    /* a control character */
+        {"result", json_string("ok")},           /* only denials come this way */
+        {"result", json_string("")},
+        {"code", json_array()},
+        {"target_user_id", json_string("7")},
+        {"target_user_id", json_integer(-7)},
+        {"target_user_id", json_integer(0)},
+        {"target_user_id", json_real(7.0)},
+        {"target_user_id", json_object()},
+        {"target", json_integer(1)},
+        {"target", json_string("conv 1; DROP")},
+        {"role", json_string("Admin")},
+        {"remote_addr", json_string("host name")},
+    };
+    size_t n = sizeof bad / sizeof bad[0];
+    for (size_t i = 0; i < n; i++) {
+        json_t *d =
+            json_pack("{s:s, s:s, s:s, s:s, s:i}", "service", "chat", "action", "chat.typing",
+                      "result", "denied", "code", "forbidden", "target_user_id", 2);
+        if (bad[i].value)
+            json_object_set_new(d, bad[i].key, bad[i].value);
+        else
+            json_object_del(d, bad[i].key);
+        on_audit(f, audit_event(1, d));
+    }
+    /* the envelope around it */
+    json_t *ok = json_pack("{s:s, s:s, s:s, s:s}", "service", "chat", "action", "chat.typing",
+                           "result", "denied", "code", "forbidden");
+    hm_envelope_t *ev = audit_event(1, NULL); /* no data */
+    on_audit(f, ev);
+    ev = audit_event(1, json_deep_copy(ok));
+    hm_envelope_set_type(ev, "conn_open"); /* not the audit event type */
+    on_audit(f, ev);
+    ev = audit_event(-3, json_deep_copy(ok)); /* negative actor */
+    on_audit(f, ev);
+    ev = audit_event(1, json_deep_copy(ok));
+    hm_envelope_set_conn_id(ev, "c 1\n"); /* not a connection id */
+    on_audit(f, ev);
+    ev = audit_event(1, json_deep_copy(ok));
+    hm_envelope_set_edge(ev, "edge/../1");
+    on_audit(f, ev);
+    json_decref(ok);
+    free(huge);
+    assert_int_equal(auth_service_audit_dropped(f->svc), n + 5);
+    assert_int_equal(auth_service_audit_written(f->svc), 0);
+    assert_int_equal(scalar(f->db, "SELECT count(*) FROM audit"), before);
+    /* and the service still works */
+    assert_string_equal(authorize(f, 20, "manage", 0), "");
+}
+
 static int
 setup(void **state)
 {
@@ -393,6 +551,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_batch_shares_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_verb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_edge_loses_its_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_event_becomes_a_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_garbage_is_counted_and_dropped, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

@@ -3,8 +3,9 @@
  * envelopes (no broker): replies, events and their seqs, idempotent
  * retries, care-team checks through a fake transport standing in for
  * hm-auth, history, replay, typing, the assistant with the rules backend
- * (health data, emergencies and care-team alerts), and owed replies
- * surviving a restart.
+ * (health data, emergencies and care-team alerts), owed replies
+ * surviving a restart, and the sys.audit events of refusals decided here
+ * (over inproc PUB/SUB).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,8 @@
 #include "chat_backend.h"
 #include "chat_db.h"
 #include "chat_service.h"
+#include "hm_audit.h"
+#include "hm_bus.h"
 #include "hm_db.h"
 #include "hm_mdp.h"
 
@@ -33,6 +36,9 @@ typedef struct {
     zlist_t *sent;         /* hm_envelope_t * requests to other services */
     zlist_t *replies;      /* hm_envelope_t * replies */
     zlist_t *events;       /* hm_envelope_t * events (topic in conn_id) */
+    zsock_t *pub;          /* the service's sys.audit socket */
+    zsock_t *sub;          /* bound inproc: sees what it publishes */
+    hm_envelope_t *audit;  /* the last sys.audit event read */
 } fixture_t;
 
 /* ---- the fakes -------------------------------------------------------------- */
@@ -89,7 +95,8 @@ start_service(fixture_t *f)
                               .history = 4,
                               .call_timeout_ms = 200,
                               .authz_ttl_ms = 60000,
-                              .republish_ms = 0};
+                              .republish_ms = 0,
+                              .pub = f->pub};
     f->svc = chat_service_new(&cfg);
     assert_non_null(f->svc);
     assert_int_equal(chat_service_start(f->svc), 0);
@@ -108,6 +115,17 @@ setup(void **state)
     f->sent = zlist_new();
     f->replies = zlist_new();
     f->events = zlist_new();
+    static int n;
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://chat-test-%d", n++);
+    f->sub = zsock_new(ZMQ_SUB);
+    assert_int_equal(zsock_bind(f->sub, "%s", endpoint), 0);
+    hm_bus_subscribe(f->sub, HM_TOPIC_SYS_AUDIT);
+    f->pub = hm_bus_pub_new(endpoint);
+    assert_non_null(f->pub);
+    zsock_events(f->sub); /* inproc: the subscription reaches the PUB */
+    zsock_events(f->pub);
+    zsock_set_rcvtimeo(f->sub, 0);
     start_service(f);
     *state = f;
     return 0;
@@ -118,6 +136,9 @@ teardown(void **state)
 {
     fixture_t *f = *state;
     chat_service_destroy(&f->svc);
+    zsock_destroy(&f->pub);
+    zsock_destroy(&f->sub);
+    hm_envelope_destroy(&f->audit);
     f->rules->destroy(&f->rules);
     hm_db_close(&f->db);
     empty(f->sent);
@@ -632,6 +653,73 @@ test_bad_requests(void **state)
     assert_int_equal(zlist_size(f->replies), 0);
 }
 
+/* The sys.audit events waiting (checked); *a gets the last one. */
+static int
+audits(fixture_t *f, hm_audit_event_t *a)
+{
+    int n = 0;
+    char *topic = NULL;
+    hm_envelope_t *ev = NULL;
+    while (hm_bus_recv(f->sub, &topic, &ev) == 0) {
+        assert_string_equal(topic, HM_TOPIC_SYS_AUDIT);
+        free(topic);
+        assert_int_equal(hm_audit_parse(ev, a, NULL), 0);
+        hm_envelope_destroy(&f->audit);
+        f->audit = ev; /* a's strings point into it */
+        n++;
+    }
+    return n;
+}
+
+static void
+test_refusals_decided_here_are_published_for_the_audit(void **state)
+{
+    fixture_t *f = *state;
+    const char *conv = team_conversation(f); /* of user 1, with member 2 */
+    char id[64];
+    snprintf(id, sizeof id, "%s", conv);
+    hm_audit_event_t a;
+    assert_int_equal(audits(f, &a), 0);
+    /* user 3 reads it, types in it: refused here, one event each */
+    send_req(f, HM_VERB_CHAT_HISTORY, 3, json_pack("{s:s}", "conversation_id", id), NULL);
+    assert_string_equal(code(f), HM_ERR_FORBIDDEN);
+    assert_int_equal(audits(f, &a), 1);
+    assert_int_equal(a.actor_id, 3);
+    assert_string_equal(a.action, HM_VERB_CHAT_HISTORY);
+    assert_string_equal(a.service, HM_SVC_CHAT);
+    assert_string_equal(a.code, HM_ERR_FORBIDDEN);
+    assert_int_equal(a.target_user_id, 1);
+    assert_string_equal(a.target, id);
+    assert_string_equal(a.conn_id, "conn-1");
+    send_req(f, HM_VERB_CHAT_TYPING, 3, json_pack("{s:s}", "conversation_id", id), NULL);
+    assert_string_equal(code(f), HM_ERR_FORBIDDEN);
+    assert_int_equal(audits(f, &a), 1);
+    assert_string_equal(a.action, HM_VERB_CHAT_TYPING);
+    assert_int_equal(a.target_user_id, 1);
+    /* user 3 joins: hm-auth decides (and audits): nothing published here */
+    send_req(f, HM_VERB_CHAT_SEND, 3,
+             json_pack("{s:s, s:s}", "message", "hi", "conversation_id", id), NULL);
+    answer(f, sent(f, HM_VERB_AUTH_AUTHORIZE), HM_MSG_ERROR,
+           json_pack("{s:s}", "code", HM_ERR_FORBIDDEN));
+    assert_string_equal(code(f), HM_ERR_FORBIDDEN);
+    assert_int_equal(audits(f, &a), 0);
+    /* again: answered from the remembered refusal, so audited from here */
+    send_req(f, HM_VERB_CHAT_SEND, 3,
+             json_pack("{s:s, s:s}", "message", "hi", "conversation_id", id), NULL);
+    assert_null(sent(f, HM_VERB_AUTH_AUTHORIZE));
+    assert_string_equal(code(f), HM_ERR_FORBIDDEN);
+    assert_int_equal(audits(f, &a), 1);
+    assert_string_equal(a.action, HM_VERB_CHAT_SEND);
+    assert_int_equal(a.target_user_id, 1);
+    assert_string_equal(a.target, id);
+    /* a participant is not refused; an unknown conversation is not_found */
+    send_req(f, HM_VERB_CHAT_HISTORY, 2, json_pack("{s:s}", "conversation_id", id), NULL);
+    assert_string_equal(code(f), "");
+    send_req(f, HM_VERB_CHAT_HISTORY, 3, json_pack("{s:s}", "conversation_id", "nope"), NULL);
+    assert_string_equal(code(f), HM_ERR_NOT_FOUND);
+    assert_int_equal(audits(f, &a), 0);
+}
+
 int
 main(void)
 {
@@ -655,6 +743,11 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_client_chosen_conversation_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_decided_here_are_published_for_the_audit,
+                                        setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    setenv("ZSYS_SIGHANDLER", "false", 1);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    zsys_shutdown();
+    return rc;
 }

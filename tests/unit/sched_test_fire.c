@@ -87,7 +87,7 @@ setup(void **state)
     f->db = sched_db_open(path);
     hm_clock_set_fake(T0_MS);
     f->fire = engine(f);
-    sched_service_cfg_t cfg = {f->db, f->fire, 100, 1440};
+    sched_service_cfg_t cfg = {f->db, f->fire, 100, 1440, NULL};
     f->svc = sched_service_new(&cfg);
     hm_envelope_t *rep =
         call(f, HM_VERB_SCHED_CREATE,

@@ -1,7 +1,8 @@
 /*
  * sched_test_service.c - the "scheduler" verbs driven in-process with
  * envelopes (no broker) on a fake clock: create, list, update, delete,
- * answer, history, import; ownership, idempotent retries, codes.
+ * answer, history, import; ownership, idempotent retries, codes; the
+ * sys.audit events of its refusals (over inproc PUB/SUB).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,11 +10,14 @@
 
 #include <cmocka.h>
 
+#include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "hm_audit.h"
+#include "hm_bus.h"
 #include "hm_clock.h"
 #include "hm_db.h"
 #include "hm_ids.h"
@@ -30,6 +34,8 @@ typedef struct {
     char path[128];       /* database file */
     sqlite3 *db;          /* open handle */
     sched_service_t *svc; /* under test */
+    zsock_t *pub;         /* what the service publishes sys.audit on */
+    zsock_t *sub;         /* bound inproc: sees it */
 } fixture_t;
 
 static int
@@ -41,7 +47,18 @@ setup(void **state)
     snprintf(f->path, sizeof f->path, "%s/scheduler.db", f->dir);
     f->db = sched_db_open(f->path);
     assert_non_null(f->db);
-    sched_service_cfg_t cfg = {f->db, NULL, 3, 1440};
+    static int n;
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://sched-test-%d", n++);
+    f->sub = zsock_new(ZMQ_SUB);
+    assert_int_equal(zsock_bind(f->sub, "%s", endpoint), 0);
+    hm_bus_subscribe(f->sub, HM_TOPIC_SYS_AUDIT);
+    f->pub = hm_bus_pub_new(endpoint);
+    assert_non_null(f->pub);
+    zsock_events(f->sub); /* inproc: the subscription reaches the PUB */
+    zsock_events(f->pub);
+    zsock_set_rcvtimeo(f->sub, 0);
+    sched_service_cfg_t cfg = {f->db, NULL, 3, 1440, f->pub};
     f->svc = sched_service_new(&cfg);
     hm_clock_set_fake(NOW_MS);
     *state = f;
@@ -53,6 +70,8 @@ teardown(void **state)
 {
     fixture_t *f = *state;
     sched_service_destroy(&f->svc);
+    zsock_destroy(&f->pub);
+    zsock_destroy(&f->sub);
     hm_db_close(&f->db);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
@@ -184,6 +203,77 @@ test_owners_and_services(void **state)
     create(f, 7);
     create(f, 7);
     assert_string_equal(code_of(call(f, HM_VERB_SCHED_CREATE, 7, MED)), HM_ERR_FORBIDDEN);
+}
+
+/* The next sys.audit event (checked with hm_audit_parse), or fails. */
+static hm_envelope_t *
+next_audit(fixture_t *f, hm_audit_event_t *a)
+{
+    zsock_set_rcvtimeo(f->sub, 2000); /* hang guard: it is sent before the reply */
+    char *topic = NULL;
+    hm_envelope_t *ev = NULL;
+    assert_int_equal(hm_bus_recv(f->sub, &topic, &ev), 0);
+    zsock_set_rcvtimeo(f->sub, 0);
+    assert_string_equal(topic, HM_TOPIC_SYS_AUDIT);
+    free(topic);
+    const char *why = NULL;
+    if (hm_audit_parse(ev, a, &why) != 0)
+        fail_msg("sys.audit event refused: %s", why);
+    return ev;
+}
+
+/* Nothing more on sys.audit. */
+static void
+no_audit(fixture_t *f)
+{
+    char *topic = NULL;
+    hm_envelope_t *ev = NULL;
+    assert_int_equal(hm_bus_recv(f->sub, &topic, &ev), -1);
+}
+
+static void
+test_refusals_are_published_for_the_audit(void **state)
+{
+    fixture_t *f = *state;
+    create(f, 7);
+    /* another user's list: forbidden, and one sys.audit event naming both */
+    hm_envelope_t *req = hm_envelope_new(HM_VERB_SCHED_LIST);
+    req->user_id = 8;
+    hm_envelope_set_conn_id(req, "c-8");
+    hm_envelope_set_edge(req, "edge-1");
+    hm_envelope_set_data(req, json_pack("{s:i}", "user_id", 7));
+    hm_envelope_t *rep = sched_service_handle(f->svc, req);
+    assert_string_equal(json_string_value(json_object_get(rep->data, "code")), HM_ERR_FORBIDDEN);
+    hm_envelope_destroy(&rep);
+    hm_envelope_destroy(&req);
+    hm_audit_event_t a;
+    hm_envelope_t *ev = next_audit(f, &a);
+    assert_int_equal(a.actor_id, 8);
+    assert_int_equal(a.target_user_id, 7);
+    assert_string_equal(a.service, HM_SVC_SCHEDULER);
+    assert_string_equal(a.action, HM_VERB_SCHED_LIST);
+    assert_string_equal(a.result, "denied");
+    assert_string_equal(a.code, HM_ERR_FORBIDDEN);
+    assert_string_equal(a.conn_id, "c-8");
+    assert_string_equal(a.edge, "edge-1");
+    assert_null(a.target);
+    hm_envelope_destroy(&ev);
+    no_audit(f);
+    /* other refusals are not denials: nothing published */
+    assert_string_equal(code_of(call(f, HM_VERB_SCHED_LIST, 0, "{}")), HM_ERR_BAD_REQUEST);
+    assert_string_equal(code_of(call(f, HM_VERB_SCHED_DELETE, 8, "{\"reminder_id\":\"x\"}")),
+                        HM_ERR_NOT_FOUND);
+    assert_string_equal(code_of(call(f, HM_VERB_SCHED_LIST, 7, "{\"user_id\":7}")), "");
+    no_audit(f);
+    /* the per-user limit (3 here) is a refusal too */
+    create(f, 7);
+    create(f, 7);
+    assert_string_equal(code_of(call(f, HM_VERB_SCHED_CREATE, 7, MED)), HM_ERR_FORBIDDEN);
+    ev = next_audit(f, &a);
+    assert_int_equal(a.actor_id, 7);
+    assert_string_equal(a.action, HM_VERB_SCHED_CREATE);
+    hm_envelope_destroy(&ev);
+    no_audit(f);
 }
 
 static void
@@ -343,13 +433,16 @@ main(void)
         cmocka_unit_test_setup_teardown(test_create_and_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retried_create_makes_one_reminder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owners_and_services, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_are_published_for_the_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_moves_next_occurrence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_keeps_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answers_are_stored_and_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_and_unknown_verbs, setup, teardown),
     };
+    setenv("ZSYS_SIGHANDLER", "false", 1);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     sched_tz_shutdown();
+    zsys_shutdown();
     return rc;
 }

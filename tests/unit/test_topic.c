@@ -54,6 +54,9 @@ test_round_trip(void **state)
     s_expect(HM_TOPIC_ALL_NOTIFY, HM_TOPIC_ALL_NOTIFY_KIND, 0);
     s_expect(HM_TOPIC_SYS_CONN, HM_TOPIC_SYS_CONN_KIND, 0);
     s_expect(HM_TOPIC_SYS_EDGE, HM_TOPIC_SYS_EDGE_KIND, 0);
+    s_expect(HM_TOPIC_SYS_AUDIT, HM_TOPIC_SYS_AUDIT_KIND, 0);
+    s_expect("sys.audit.x", HM_TOPIC_INVALID, 0); /* compared whole */
+    s_expect("sys.audi", HM_TOPIC_INVALID, 0);
 }
 
 static void
