@@ -300,9 +300,13 @@ s_handle_text(edge_t *e, edge_conn_t *c, const char *text, size_t len)
     edge_msg_t m;
     const char *code = NULL;
     char why[128];
-    if (edge_msg_parse(text, len, &m, &code, why, sizeof(why)) != 0)
+    if (edge_msg_parse(text, len, &m, &code, why, sizeof(why)) != 0) {
         edge_conn_send_error(c, code, why, m.correlation_id);
-    else
+        /* RFC 6455 8.1: a text message that is not UTF-8 fails the
+         * connection (1007); the error frame before says why. */
+        if (strcmp(code, HM_ERR_INVALID_UTF8) == 0)
+            edge_conn_close(c, HM_CLOSE_INVALID_PAYLOAD, "invalid UTF-8");
+    } else
         s_dispatch(e, c, &m);
     edge_msg_clear(&m);
 }

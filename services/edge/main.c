@@ -12,6 +12,7 @@
 #include "hm_clock.h"
 #include "hm_config.h"
 #include "hm_ids.h"
+#include "hm_json.h"
 #include "hm_log.h"
 
 static const hm_cfg_opt_t s_opts[] = {
@@ -132,6 +133,13 @@ s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
          * 5.5.1): answer 1002. lws 4.1.6 would echo an empty close. */
         if (len == 1) {
             lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *) "bad close", 9);
+            return -1;
+        }
+        /* RFC 6455 7.1.6 / 8.1: the reason is UTF-8, or the close fails
+         * the connection with 1007. */
+        if (len > 2 && !hm_utf8_valid((const char *) in + 2, len - 2)) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+                             (unsigned char *) "invalid UTF-8", 13);
             return -1;
         }
         return 0;

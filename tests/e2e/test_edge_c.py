@@ -225,6 +225,8 @@ VIOLATIONS = [
     ("close_body_of_one_byte", frame(0x8, b"\x03")),
     # 5.4: a continuation frame with no message in progress.
     ("continuation_without_start", frame(0x0, PROBE)),
+    # 7.1.6 and 8.1: a close reason that is not UTF-8 fails the connection (1007).
+    ("close_reason_invalid_utf8", frame(0x8, struct.pack(">H", 1000) + b"bye \xc3\x28"), 1007),
 ]
 
 
@@ -249,9 +251,9 @@ def watcher_still_served(st, w, uid):
     eq(w.finish(), 0, "watcher exit code (%s)" % w.stderr())
 
 
-def violation(name, raw):
+def violation(name, raw, code=1002):
     """Authenticates, sends the broken frame, and requires the edge to end the
-    connection (close 1002, or a drop) without acting on the frame."""
+    connection (close with code, or a drop) without acting on the frame."""
     with EdgeStack() as st:
         w, wid = watcher(st)
         uid = st.user("Mallory")
@@ -261,46 +263,43 @@ def violation(name, raw):
         check(rc == 0 and out, "%s: the edge did not end the connection within %.1fs; "
               "got %r; client said %r" % (name, WAIT * SLOW, out[3:], err.strip()))
         last = out[-1]
-        check(last == "eof" or last.split(" ")[:2] == ["close", "1002"],
-              "%s: the edge must close with 1002 or drop the connection, got %r%s"
-              % (name, last, " (a close frame with no code)" if last == "close 1005" else ""))
+        check(last == "eof" or last.split(" ")[:2] == ["close", str(code)],
+              "%s: the edge must close with %d or drop the connection, got %r%s"
+              % (name, code, last, " (a close frame with no code)" if last == "close 1005" else ""))
         check("must-not-answer" not in "\n".join(out),
               "%s: the edge acted on the broken frame: %r" % (name, out[3:]))
         watcher_still_served(st, w, wid)
 
 
-def make_violation_test(name, raw):
+def make_violation_test(name, raw, code=1002):
     def t():
-        violation(name, raw)
+        violation(name, raw, code)
     t.__name__ = "test_violation_" + name
     return t
 
 
-VIOLATION_TESTS = [make_violation_test(n, raw) for n, raw in VIOLATIONS]
+VIOLATION_TESTS = [make_violation_test(*v) for v in VIOLATIONS]
 
 
-def test_invalid_utf8_gets_error_and_stays_open():
-    """Invalid UTF-8 in a text frame: the edge validates the reassembled
-    message itself (lws is not asked to), answers an invalid_utf8 error and
-    keeps serving the connection. (RFC 6455 8.1 would fail the connection
-    with 1007 instead.)"""
+def test_invalid_utf8_gets_error_then_1007():
+    """Invalid UTF-8 in a text message: the edge validates the reassembled
+    message itself (lws is not asked to), says why in an invalid_utf8 error
+    and fails the connection with 1007 (RFC 6455 8.1), in one frame or
+    split across fragments; other clients are not affected."""
     with EdgeStack() as st:
         w, wid = watcher(st)
         uid = st.user("Pat")
         bad = b'{"type":"heartbeat","correlation_id":"u-1","x":"\xc3\x28"}'
-        rc, out, err = run_script(st.url("/ws/health"), [
-            "expect welcome", send({"type": "authenticate", "token": st.token(uid)}),
-            "expect authenticated", "expect subscribed", frame(0x1, bad), "expect error",
-            # invalid across fragments: a lead byte, then no continuation byte
-            frame(0x1, b'{"type":"heartbeat","x":"\xe2', fin=False), frame(0x0, b'("}'),
-            "expect error",
-            send({"type": "heartbeat", "correlation_id": "still-open"}), "expect heartbeat",
-            "close 1000"])
-        eq(rc, 0, "script completes (%s)" % err.strip())
-        errors = [parse(line) for line in out if '"type":"error"' in line]
-        eq([e["code"] for e in errors], ["invalid_utf8", "invalid_utf8"], "error codes")
-        eq(parse(out[-2])["correlation_id"], "still-open", "the connection still serves")
-        eq(out[-1].split(" ")[:2], ["close", "1000"], "then closes cleanly")
+        # invalid across fragments: a lead byte, then no continuation byte
+        split = [frame(0x1, b'{"type":"heartbeat","x":"\xe2', fin=False), frame(0x0, b'("}')]
+        for frames in ([frame(0x1, bad)], split):
+            rc, out, err = run_script(st.url("/ws/health"), [
+                "expect welcome", send({"type": "authenticate", "token": st.token(uid)}),
+                "expect authenticated", "expect subscribed"] + frames + ["drain"])
+            eq(rc, 0, "script completes (%s)" % err.strip())
+            errors = [parse(line) for line in out if '"type":"error"' in line]
+            eq([e["code"] for e in errors], ["invalid_utf8"], "error code")
+            eq(out[-1].split(" ")[:2], ["close", "1007"], "then the connection fails with 1007")
         watcher_still_served(st, w, wid)
 
 
@@ -354,6 +353,6 @@ def test_peer_that_stops_answering_pings_is_closed():
 if __name__ == "__main__":
     hmtest.main([test_lifecycle_health, test_lifecycle_chat, test_lifecycle_notifications,
                  test_lifecycle_combined] + VIOLATION_TESTS
-                + [test_invalid_utf8_gets_error_and_stays_open,
+                + [test_invalid_utf8_gets_error_then_1007,
                    test_fragmented_message_with_ping_between,
                    test_peer_that_stops_answering_pings_is_closed])
