@@ -20,6 +20,13 @@ SRC = os.environ.get("HM_SRC_DIR", os.path.join(os.path.dirname(__file__), "../.
 # Slow builds (sanitizers, valgrind) stretch every deadline by this factor.
 SLOW = float(os.environ.get("HM_TEST_SLOW", "1"))
 
+# Our long-running processes: at the end of a test each must exit 0 on
+# SIGTERM (after which a sanitizer build's LeakSanitizer has run).
+SERVERS = {"hm-broker", "hm-auth", "hm-health", "hm-chat", "hm-notify", "hm-scheduler",
+           "hm-edge", "hm-test-worker"}
+# The first line of an ASan, LSan or UBSan report.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
 
 def free_port():
     """A TCP port on 127.0.0.1 that is free right now."""
@@ -49,8 +56,78 @@ def eq(a, b, msg=""):
         raise AssertionError("%s: expected %r, got %r" % (msg or "values differ", b, a))
 
 
+def sanitizer_report(log, lines=15):
+    """The first sanitizer report in a log file (its first lines and the
+    SUMMARY line), or None when the log holds none."""
+    try:
+        with open(log, "r", errors="replace") as f:
+            text = f.read().splitlines()
+    except OSError:
+        return None
+    for i, line in enumerate(text):
+        if any(m in line for m in SANITIZER_MARKS):
+            out = text[i:i + lines]
+            out += [l for l in text[i + lines:] if l.startswith("SUMMARY: ")][:1]
+            return "\n".join("    " + l for l in out)
+    return None
+
+
+def proc_name(p):
+    """The program's name: the first argument that names one of ours, else
+    the first argument (a process may run under a prefix such as ip netns exec)."""
+    args = p.args if isinstance(p.args, (list, tuple)) else [p.args]
+    for a in args:
+        if os.path.basename(str(a)) in SERVERS:
+            return os.path.basename(str(a))
+    return os.path.basename(str(args[0]))
+
+
+def catches(p, sig):
+    """True when process p has a handler for sig (SigCgt in /proc/PID/status)."""
+    try:
+        with open("/proc/%d/status" % p.pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (int(sig) - 1) & 1)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def terminate(p):
+    """SIGTERM to p; a server that is still starting gets it once its
+    handler is installed (before, SIGTERM would kill it outright and the
+    leak check would never run); returns the exit code or None on timeout."""
+    deadline = time.monotonic() + 10 * SLOW
+    if proc_name(p) in SERVERS:
+        while p.poll() is None and not catches(p, signal.SIGTERM) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+    if p.poll() is None:
+        p.terminate()
+    try:
+        return subprocess.Popen.wait(p, timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return None
+
+
+class Proc(subprocess.Popen):
+    """A Popen that remembers whether the test has been handed the exit code
+    (wait() returned it): a test that waits for a process to exit judges its
+    code itself, the Stack does not judge it again."""
+    rc_seen = False
+
+    def wait(self, timeout=None):
+        rc = super().wait(timeout)
+        self.rc_seen = True
+        return rc
+
+
 class Stack:
-    """The processes of one test. Use as a context manager."""
+    """The processes of one test. Use as a context manager: on the way out
+    every process still running gets SIGTERM (newest first) and must exit
+    within the deadline, each server with 0, and no log may hold a sanitizer
+    report; else the test fails (unless it failed already)."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="hm-e2e-")
@@ -64,8 +141,16 @@ class Stack:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.stop_all()
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            problems = self.shutdown()
+        finally:
+            self.stop_all()
+        if problems:
+            msg = "processes did not end cleanly:\n" + "\n".join(problems)
+            if exc_type is None:
+                raise AssertionError(msg)
+            print(msg, file=sys.stderr)  # the test's own failure goes first
         return False
 
     def bus_flags(self):
@@ -76,8 +161,8 @@ class Stack:
         """Starts BIN/name with args; stderr goes to a log file in the test dir."""
         log = log or os.path.join(self.dir, "%s.%d.log" % (name, len(self.procs)))
         f = open(log, "ab")
-        p = subprocess.Popen([os.path.join(BIN, name)] + args, stdout=subprocess.PIPE,
-                             stderr=f, stdin=stdin)
+        p = Proc([os.path.join(BIN, name)] + args, stdout=subprocess.PIPE, stderr=f, stdin=stdin)
+        f.close()
         p.log = log
         self.procs.append(p)
         return p
@@ -86,27 +171,62 @@ class Stack:
         return self.start("hm-broker", self.bus_flags() + ["--heartbeat-ms", "250"] + list(extra))
 
     def kill(self, p, sig=signal.SIGKILL):
+        """Sends sig on purpose: an exit by that signal is not a failure."""
+        self.mark_killed(p, sig)
         if p.poll() is None:
             p.send_signal(sig)
-            p.wait(timeout=10 * SLOW)
+            subprocess.Popen.wait(p, timeout=10 * SLOW)
+
+    def mark_killed(self, p, sig=signal.SIGKILL):
+        """Tells the Stack that the test kills p with sig itself (e.g. from a
+        script), so that an exit by that signal is not a failure."""
+        p.killed_by = getattr(p, "killed_by", set()) | {-int(sig)}
 
     def stop(self, p):
-        """SIGTERM, and the process must exit cleanly within the deadline."""
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=10 * SLOW)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-                raise AssertionError("%s ignored SIGTERM" % p.args[0])
+        """SIGTERM, and the process must exit within the deadline with no
+        sanitizer report in its log; returns the exit code for the test to
+        judge."""
+        if p.poll() is None and terminate(p) is None:
+            p.kill()
+            subprocess.Popen.wait(p)
+            raise AssertionError("%s ignored SIGTERM" % p.args[0])
+        p.rc_seen = True
+        report = sanitizer_report(p.log) if getattr(p, "log", None) else None
+        if report:
+            raise AssertionError("%s (pid %d, rc %s): sanitizer report in %s:\n%s"
+                                 % (proc_name(p), p.pid, p.returncode, p.log, report))
         return p.returncode
+
+    def shutdown(self):
+        """Ends the test's processes, newest first, with SIGTERM, each within
+        10 s (times HM_TEST_SLOW); returns the problems found: a process that
+        needed SIGKILL, a server that exited other than 0 (or by the signal
+        the test sent it on purpose) without the test seeing the code, a
+        sanitizer report in any log."""
+        problems = []
+        seen = {id(p): getattr(p, "rc_seen", False) for p in self.procs}
+        for p in reversed(self.procs):
+            name = "%s (pid %d)" % (proc_name(p), p.pid)
+            if p.poll() is None and terminate(p) is None:
+                p.kill()
+                subprocess.Popen.wait(p)
+                problems.append("%s: did not stop on SIGTERM within %.0fs" % (name, 10 * SLOW))
+                continue
+            ok = {0} | getattr(p, "killed_by", set())
+            if proc_name(p) in SERVERS and not seen[id(p)] and p.returncode not in ok:
+                problems.append("%s: exit code %d" % (name, p.returncode))
+        for p in self.procs:
+            report = sanitizer_report(p.log) if getattr(p, "log", None) else None
+            if report:
+                problems.append("%s (pid %d, rc %s): sanitizer report in %s:\n%s"
+                                % (proc_name(p), p.pid, p.returncode, p.log, report))
+        return problems
 
     def stop_all(self):
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.kill()
-                p.wait()
+                subprocess.Popen.wait(p)
             if p.stdout:
                 p.stdout.close()
         if not os.environ.get("HM_KEEP_TEST_DIRS"):
@@ -117,6 +237,11 @@ class Stack:
         """Runs BIN/name to completion; returns (rc, stdout, stderr)."""
         r = subprocess.run([os.path.join(BIN, name)] + args, capture_output=True, text=True,
                            timeout=timeout * SLOW, input=input)
+        for i, line in enumerate(r.stderr.splitlines()):
+            if any(m in line for m in SANITIZER_MARKS):
+                raise AssertionError("%s %s (rc %d): sanitizer report:\n%s" % (
+                    name, " ".join(args[-4:]), r.returncode,
+                    "\n".join(r.stderr.splitlines()[i:i + 15])))
         return r.returncode, r.stdout, r.stderr
 
     def hm_bus(self, *args, timeout=20, input=None):

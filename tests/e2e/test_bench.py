@@ -173,6 +173,7 @@ def test_reconnect():
         health = start_service(st, "health")
         tokens = tokens_file(st, 20)
         edge = st.edges[0]
+        st.mark_killed(edge)  # the restart script kills it with SIGKILL
         pidfile = os.path.join(st.dir, "edge.pid")
         with open(pidfile, "w") as f:
             f.write("%d\n" % edge.pid)
