@@ -3,6 +3,7 @@
  * /ws/combined on one port; frames in, bus messages out, bus events back to
  * the connections that follow them.
  */
+#include <ctype.h>
 #include <ev.h>
 #include <string.h>
 #include <openssl/ssl.h>
@@ -102,6 +103,36 @@ s_origin_ok(edge_t *e, struct lws *wsi)
     return false;
 }
 
+/* RFC 6455 4.2.1: Sec-WebSocket-Version must be 13 (else 426 naming 13)
+ * and Sec-WebSocket-Key the base64 of 16 bytes (else 400). lws 4.1.6 also
+ * accepts the draft versions and any key. Returns 0, or the HTTP status
+ * already sent. */
+static int
+s_handshake_check(struct lws *wsi)
+{
+    char v[16], key[64];
+    int vlen = lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_VERSION);
+    int klen = lws_hdr_copy(wsi, key, sizeof(key), WSI_TOKEN_KEY);
+    if (vlen <= 0 || strcmp(v, "13") != 0) {
+        static const char resp[] = "HTTP/1.1 426 Upgrade Required\r\n"
+                                   "Sec-WebSocket-Version: 13\r\n"
+                                   "Content-Length: 0\r\nConnection: close\r\n\r\n";
+        unsigned char buf[LWS_PRE + sizeof(resp)];
+        memcpy(buf + LWS_PRE, resp, sizeof(resp) - 1);
+        lws_write(wsi, buf + LWS_PRE, sizeof(resp) - 1, LWS_WRITE_HTTP_HEADERS);
+        return 426;
+    }
+    /* 16 bytes in base64: 22 characters and "==". */
+    bool ok = klen == 24 && key[22] == '=' && key[23] == '=';
+    for (int i = 0; ok && i < 22; i++)
+        ok = isalnum((unsigned char) key[i]) || key[i] == '+' || key[i] == '/';
+    if (!ok) {
+        lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, "bad Sec-WebSocket-Key");
+        return 400;
+    }
+    return 0;
+}
+
 static int
 s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -109,6 +140,10 @@ s_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
     edge_t *e = s_edge(wsi);
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        if (s_handshake_check(wsi) != 0) {
+            edge_stat_error(e, HM_ERR_BAD_REQUEST);
+            return 1;
+        }
         int ep = s_endpoint(wsi);
         if (ep < 0 || !s_origin_ok(e, wsi)) {
             edge_stat_error(e, ep < 0 ? HM_ERR_NOT_FOUND : HM_ERR_FORBIDDEN);

@@ -211,6 +211,96 @@ def _raw_upgrade(port):
     return s, head.split(b"\r\n\r\n", 1)[1]
 
 
+def _handshake(port, version="13", key=None):
+    """Sends an upgrade request (None: leave the header out); returns the
+    status line and the headers of the answer."""
+    import base64
+    import socket
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(5 * hmtest.SLOW)
+    key = base64.b64encode(os.urandom(16)).decode() if key == "good" else key
+    req = "GET /ws/health HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n" \
+          "Connection: Upgrade\r\n"
+    if key is not None:
+        req += "Sec-WebSocket-Key: %s\r\n" % key
+    if version is not None:
+        req += "Sec-WebSocket-Version: %s\r\n" % version
+    s.sendall((req + "\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    s.close()
+    lines = head.split(b"\r\n\r\n")[0].decode(errors="replace").split("\r\n")
+    return lines[0], [h.lower() for h in lines[1:]]
+
+
+def test_handshake_version_and_key():
+    """RFC 6455 4.2.1/4.2.2: only version 13 (else 426 Upgrade Required
+    naming 13), and a key that is 16 bytes in base64 (else 400)."""
+    with EdgeStack() as st:
+        port = st.ports[0]
+        status, _ = _handshake(port, "13", "good")
+        check(status.startswith("HTTP/1.1 101"), "version 13 upgrades: %r" % status)
+        for version in ("8", "12", None):
+            status, headers = _handshake(port, version, "good")
+            check(" 426 " in status, "version %r refused with 426: %r" % (version, status))
+            check("sec-websocket-version: 13" in headers, "426 names version 13: %r" % headers)
+        for key in (None, "short", "AAAAAAAAAAAAAAAAAAAAAA==x", "!!!!!!!!!!!!!!!!!!!!!!=="):
+            status, _ = _handshake(port, "13", key)
+            check(" 400 " in status, "key %r refused with 400: %r" % (key, status))
+
+
+def test_slow_headers_are_dropped():
+    """A client that drips its headers a line at a time (slowloris) is
+    dropped (lws gives the headers 10 s) while other clients connect and
+    are served."""
+    import socket
+    with EdgeStack() as st:
+        uid = st.user("Pat")
+        s = socket.create_connection(("127.0.0.1", st.ports[0]))
+        s.settimeout(0.3)
+        t0 = time.monotonic()
+        s.sendall(b"GET /ws/health HTTP/1.1\r\n")
+        dropped = None
+        served = False
+        i = 0
+        while time.monotonic() - t0 < 20 * hmtest.SLOW:
+            try:
+                s.sendall(b"X-Drip-%d: 1\r\n" % i)
+                i += 1
+                if not s.recv(100):
+                    dropped = time.monotonic() - t0
+                    break
+            except socket.timeout:
+                pass
+            except OSError:
+                dropped = time.monotonic() - t0
+                break
+            if not served:  # meanwhile a normal client is served
+                async def normal():
+                    ws, _, _ = await hmtest_login(st, st.token(uid))
+                    await ws.close()
+                arun(normal())
+                served = True
+        s.close()
+        check(served, "another client was served while the slow one dripped")
+        check(dropped is not None, "the slow client was dropped")
+        check(dropped >= 1.5, "not before the timeout (%.1fs)" % dropped)
+        print("slow headers dropped after %.1fs" % dropped)
+
+
+async def hmtest_login(st, token):
+    ws = await websockets.connect(st.url("/ws/health"))
+    hmtest.OPEN.append(ws)
+    await recv_type(ws, "welcome")
+    await ws.send(json.dumps({"type": "authenticate", "token": token}))
+    await recv_type(ws, "authenticated")
+    return ws, None, None
+
+
 def test_keepalive_ping_and_drop():
     """The edge pings a silent peer after ping_s and drops it when nothing
     comes back within another ping_s; a peer that answers pings stays."""
@@ -249,4 +339,5 @@ def test_keepalive_ping_and_drop():
 
 if __name__ == "__main__":
     hmtest.main([test_wss_and_https, test_edges_share_one_port, test_new_connections_per_address,
-                 test_seed_python_example_verbatim, test_keepalive_ping_and_drop])
+                 test_seed_python_example_verbatim, test_keepalive_ping_and_drop,
+                 test_handshake_version_and_key, test_slow_headers_are_dropped])
