@@ -497,8 +497,11 @@ s_on_audit(auth_service_t *self, const hm_envelope_t *ev)
         snprintf(target, sizeof target, " target=%s", a.target);
     if (a.role)
         snprintf(role, sizeof role, " role=%s", a.role);
-    snprintf(detail, sizeof detail, "via=%s service=%s%s%s%s edge=%.64s", HM_TOPIC_SYS_AUDIT,
-             a.service, target_user, target, role, a.edge ? a.edge : "-");
+    int dn = snprintf(detail, sizeof detail, "via=%s service=%s%s%s%s edge=%.64s",
+                      HM_TOPIC_SYS_AUDIT, a.service, target_user, target, role,
+                      a.edge ? a.edge : "-");
+    if (dn < 0)
+        detail[0] = '\0'; /* longer than the column's bound: cut, never a failure */
     auth_audit_entry_t e = {a.actor_id, a.conn_id, a.remote_addr, a.action,
                             a.result,   a.code,    detail};
     bool own_tx = !self->in_batch;

@@ -16,7 +16,7 @@ import hmtest
 from hmtest import BIN, SRC, check, eq
 
 # Built binaries that are tools, not services.
-TOOLS = {"hm-bus", "hm-bench", "hm-test-worker", "hm-ws-client", "hm-device-sim"}
+TOOLS = {"hm-bus", "hm-bench", "hm-test-worker", "hm-ws-client", "hm-device-sim", "hm-keys"}
 STATEFUL = {"hm-auth", "hm-health", "hm-chat", "hm-notify", "hm-scheduler"}
 
 
