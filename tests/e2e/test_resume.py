@@ -12,11 +12,27 @@ from hmtest import EdgeStack, arun, check, eq, recv_type
 from test_edge import login
 
 
+def start_health(st):
+    """Starts hm-health in st and waits until it is registered."""
+    st.start("hm-health", st.bus_flags() + ["--data-dir", st.dir, "--heartbeat-ms", "250"])
+    hmtest.wait_for(lambda: st.hm_bus("--timeout", "0.5", "req", "mmi.service",
+                                      "health")[0] == 0, 15, "hm-health registered")
+
+
+async def send_readings(ws, n, tag):
+    """Sends n step counts as readings and waits for their n acks."""
+    for i in range(n):
+        await ws.send(json.dumps({"type": "health_update", "correlation_id": "%s%d" % (tag, i),
+                                  "data": {"metric": "steps", "value": 100 + i}}))
+    acks = 0
+    while acks < n:
+        m = json.loads(await asyncio.wait_for(ws.recv(), 15 * hmtest.SLOW))
+        acks += m.get("type") == "ack"
+
+
 def test_resume_while_writing():
     with EdgeStack(edge_args=["--rate", "2000", "--burst", "2000"]) as st:
-        st.start("hm-health", st.bus_flags() + ["--data-dir", st.dir, "--heartbeat-ms", "250"])
-        hmtest.wait_for(lambda: st.hm_bus("--timeout", "0.5", "req", "mmi.service",
-                                          "health")[0] == 0, 15, "hm-health registered")
+        start_health(st)
         uid = st.user("Pat")
         tok = st.token(uid)
 
@@ -59,27 +75,16 @@ def test_resume_after_auto_subscribe():
     hide the events between since_seq and it: the client gets all of them
     (a seq it already has may come again; clients drop seen seqs)."""
     with EdgeStack() as st:
-        st.start("hm-health", st.bus_flags() + ["--data-dir", st.dir, "--heartbeat-ms", "250"])
-        hmtest.wait_for(lambda: st.hm_bus("--timeout", "0.5", "req", "mmi.service",
-                                          "health")[0] == 0, 15, "hm-health registered")
+        start_health(st)
         uid = st.user("Pat")
         tok = st.token(uid)
 
-        async def send(ws, n, tag):
-            for i in range(n):
-                await ws.send(json.dumps({"type": "health_update", "correlation_id": "%s%d" % (tag, i),
-                                          "data": {"metric": "heart_rate", "value": 70 + i,
-                                                   "unit": "bpm"}}))
-            acks = 0
-            while acks < n:
-                m = json.loads(await asyncio.wait_for(ws.recv(), 15 * hmtest.SLOW))
-                acks += m.get("type") == "ack"
 
         async def client():
             w, _, _ = await login(st, tok, "/ws/combined")
-            await send(w, 5, "a")                       # seq 1..5, stored
+            await send_readings(w, 5, "a")  # seq 1..5, stored
             r, _, _ = await login(st, tok, "/ws/health")  # follows live from here on
-            await send(w, 1, "b")                       # seq 6 reaches r live
+            await send_readings(w, 1, "b")  # seq 6 reaches r live
             m = await recv_type(r, "health_update")
             eq(m["seq"], 6, "the live event")
             await r.send(json.dumps({"type": "subscribe", "subscription": "health_updates",
@@ -98,24 +103,14 @@ def test_gap_in_a_stream_is_replayed():
     subscriptions) leave a jump in a stream's seq: the edge notices it and
     replays the missing events from hm-health before the one that jumped."""
     with EdgeStack() as st:
-        st.start("hm-health", st.bus_flags() + ["--data-dir", st.dir, "--heartbeat-ms", "250"])
-        hmtest.wait_for(lambda: st.hm_bus("--timeout", "0.5", "req", "mmi.service",
-                                          "health")[0] == 0, 15, "hm-health registered")
+        start_health(st)
         uid = st.user("Pat")
         tok = st.token(uid)
 
-        async def send(ws, n, tag):
-            for i in range(n):
-                await ws.send(json.dumps({"type": "health_update", "correlation_id": "%s%d" % (tag, i),
-                                          "data": {"metric": "steps", "value": 100 + i}}))
-            acks = 0
-            while acks < n:
-                m = json.loads(await asyncio.wait_for(ws.recv(), 15 * hmtest.SLOW))
-                acks += m.get("type") == "ack"
 
         async def client():
             w, _, _ = await login(st, tok, "/ws/combined")
-            await send(w, 5, "a")                       # seq 1..5 stored
+            await send_readings(w, 5, "a")  # seq 1..5 stored
             r, _, _ = await login(st, tok, "/ws/combined")
             await r.send(json.dumps({"type": "subscribe", "subscription": "health_updates"}))
             await recv_type(r, "subscribed")
@@ -125,7 +120,7 @@ def test_gap_in_a_stream_is_replayed():
                                              "data": {"metric": "steps", "value": 101}})
             m = await recv_type(r, "health_update")
             eq(m["seq"], 2, "the event that arrived")
-            await send(w, 1, "b")                       # seq 6: a jump from 2
+            await send_readings(w, 1, "b")  # seq 6: a jump from 2
             seqs = []
             while len(seqs) < 4:
                 m = json.loads(await asyncio.wait_for(r.recv(), 10 * hmtest.SLOW))
