@@ -3,6 +3,9 @@
  *
  * Decodes arbitrary bytes; whatever decodes must encode again, decode to the
  * same fields, and re-encode to the same bytes (encoding is deterministic).
+ * The edge's path (hm_envelope_decode_lazy, then hm_json_text_from_msgpack on
+ * the data) must accept exactly what hm_envelope_decode accepts, with the
+ * same fields and jansson's text for the data.
  * Any broken promise aborts, which libFuzzer reports as a crash.
  */
 #include <stdint.h>
@@ -10,6 +13,7 @@
 #include <string.h>
 
 #include "hm_envelope.h"
+#include "hm_json_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,6 +36,42 @@ s_check_same(const hm_envelope_t *a, const hm_envelope_t *b)
         abort();
 }
 
+/* The lazy decode and the text writer against the full decode (rc, env). */
+static void
+s_check_lazy(const uint8_t *data, size_t size, int rc, const hm_envelope_t *env)
+{
+    hm_envelope_t *lazy = NULL;
+    const char *mp = NULL;
+    size_t mplen = 0;
+    int lrc = hm_envelope_decode_lazy(data, size, &lazy, &mp, &mplen);
+    if (lrc != HM_ENV_OK) {
+        if (rc == HM_ENV_OK || lazy != NULL) /* lazy checks less, never more */
+            abort();
+        return;
+    }
+    hm_text_t text = {0};
+    int trc = mp ? hm_json_text_from_msgpack(&text, mp, mplen) : 0;
+    if (trc != HM_JSON_TEXT_SLOW) {
+        if ((rc == HM_ENV_OK) != (trc == 0))
+            abort();
+        if (rc == HM_ENV_OK) {
+            if (lazy->data != NULL || (mp == NULL) != (env->data == NULL))
+                abort();
+            if (mp) {
+                char *dump = json_dumps(env->data, JSON_COMPACT);
+                if (!dump || strcmp(dump, text.buf) != 0)
+                    abort();
+                free(dump);
+            }
+            if (!s_str_eq(lazy->type, env->type) || lazy->seq != env->seq || lazy->ts != env->ts
+                || lazy->user_id != env->user_id || !s_str_eq(lazy->id, env->id))
+                abort();
+        }
+    }
+    free(text.buf);
+    hm_envelope_destroy(&lazy);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -42,6 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = hm_envelope_decode(data, size, &env);
     if (hm_envelope_strerror(rc) == NULL)
         abort();
+    s_check_lazy(data, size, rc, env);
     if (rc != HM_ENV_OK) {
         if (env != NULL || rc > 0)
             abort();
