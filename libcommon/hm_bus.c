@@ -104,46 +104,59 @@ s_drain(void *handle, zmq_msg_t *msg)
     }
 }
 
-int
-hm_bus_recv(zsock_t *sub, char **topic, hm_envelope_t **env)
+/* Reads one [topic, body] event; flags 0 or ZMQ_DONTWAIT. See
+ * hm_bus_recv_frames for the results. */
+static int
+s_recv_frames(void *handle, char *topic, zmq_msg_t *body, int flags)
 {
-    void *handle = zsock_resolve(sub);
-    zmq_msg_t tmsg, bmsg;
+    zmq_msg_t tmsg;
     zmq_msg_init(&tmsg);
-    if (zmq_msg_recv(&tmsg, handle, 0) < 0) {
+    if (zmq_msg_recv(&tmsg, handle, flags) < 0) {
         zmq_msg_close(&tmsg);
         return -1;
     }
-    int rc = -2;
-    zmq_msg_init(&bmsg);
     size_t tlen = zmq_msg_size(&tmsg);
     if (!zmq_msg_more(&tmsg) || tlen == 0 || tlen >= HM_TOPIC_MAX) {
         s_drain(handle, &tmsg);
-        goto done;
+        zmq_msg_close(&tmsg);
+        return -2;
     }
-    if (zmq_msg_recv(&bmsg, handle, 0) < 0)
-        goto done;
-    if (zmq_msg_more(&bmsg)) {
-        s_drain(handle, &bmsg);
-        goto done;
-    }
-    char tbuf[HM_TOPIC_MAX];
-    memcpy(tbuf, zmq_msg_data(&tmsg), tlen);
-    tbuf[tlen] = '\0';
-    if (strlen(tbuf) != tlen || hm_topic_parse(tbuf, NULL, NULL) == HM_TOPIC_INVALID)
-        goto done;
-    hm_envelope_t *e = NULL;
-    if (hm_envelope_decode(zmq_msg_data(&bmsg), zmq_msg_size(&bmsg), &e) != 0)
-        goto done;
-    *topic = strdup(tbuf);
-    if (!*topic) {
-        hm_envelope_destroy(&e);
-        goto done;
-    }
-    *env = e;
-    rc = 0;
-done:
+    memcpy(topic, zmq_msg_data(&tmsg), tlen);
+    topic[tlen] = '\0';
     zmq_msg_close(&tmsg);
+    if (zmq_msg_recv(body, handle, 0) < 0)
+        return -2;
+    if (zmq_msg_more(body)) {
+        s_drain(handle, body);
+        return -2;
+    }
+    if (strlen(topic) != tlen || hm_topic_parse(topic, NULL, NULL) == HM_TOPIC_INVALID)
+        return -2;
+    return 0;
+}
+
+int
+hm_bus_recv_frames(zsock_t *sub, char *topic, zmq_msg_t *body)
+{
+    return s_recv_frames(zsock_resolve(sub), topic, body, ZMQ_DONTWAIT);
+}
+
+int
+hm_bus_recv(zsock_t *sub, char **topic, hm_envelope_t **env)
+{
+    char tbuf[HM_TOPIC_MAX];
+    zmq_msg_t bmsg;
+    zmq_msg_init(&bmsg);
+    int rc = s_recv_frames(zsock_resolve(sub), tbuf, &bmsg, 0);
+    hm_envelope_t *e = NULL;
+    if (rc == 0 && hm_envelope_decode(zmq_msg_data(&bmsg), zmq_msg_size(&bmsg), &e) != 0)
+        rc = -2;
+    if (rc == 0 && !(*topic = strdup(tbuf))) {
+        hm_envelope_destroy(&e);
+        rc = -2;
+    }
+    if (rc == 0)
+        *env = e;
     zmq_msg_close(&bmsg);
     return rc;
 }

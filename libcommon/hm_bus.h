@@ -52,6 +52,14 @@ int hm_bus_publish(zsock_t *pub, const char *topic, const hm_envelope_t *env);
  * not decode; the message is consumed and dropped. */
 int hm_bus_recv(zsock_t *sub, char **topic, hm_envelope_t **env);
 
+/* The frame level of hm_bus_recv, for a reader that decodes the envelope
+ * its own way (the edge frames events straight from msgpack): reads one
+ * event without blocking into topic (HM_TOPIC_MAX bytes, NUL-terminated, a
+ * topic of the closed set) and body (an initialised zmq_msg_t the caller
+ * closes). Returns 0, -1 when nothing was waiting, and -2 for garbage
+ * (wrong frame count or topic; the message is consumed and dropped). */
+int hm_bus_recv_frames(zsock_t *sub, char *topic, zmq_msg_t *body);
+
 /* Called for each event hm_bus_drain reads; topic and env are borrowed for
  * the call (a handler that keeps env takes a hm_envelope_dup). */
 typedef void(hm_bus_event_fn)(void *arg, const char *topic, hm_envelope_t *env);

@@ -236,20 +236,27 @@ s_event_json(const hm_envelope_t *env)
 }
 
 /* Health ticks coalesce per user and metric in a backed-up queue; nothing
- * else does. FNV-1a over topic and metric; 0 means "never". */
+ * else does. FNV-1a over topic and metric (up to mlen bytes or a NUL);
+ * never 0, which means "never". */
+static uint64_t
+s_coalesce_hash(const char *topic, const char *metric, size_t mlen)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = topic; *p; p++)
+        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+    h = (h ^ '/') * 1099511628211ULL;
+    for (size_t i = 0; i < mlen && metric[i]; i++)
+        h = (h ^ (unsigned char) metric[i]) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
 static uint64_t
 s_coalesce_key(const char *topic, const hm_envelope_t *env)
 {
     const char *metric = json_string_value(json_object_get(env->data, "metric"));
     if (strcmp(env->type, HM_MSG_HEALTH_UPDATE) != 0 || !metric)
         return 0;
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = topic; *p; p++)
-        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
-    h = (h ^ '/') * 1099511628211ULL;
-    for (const char *p = metric; *p; p++)
-        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
-    return h ? h : 1;
+    return s_coalesce_hash(topic, metric, strlen(metric));
 }
 
 static void s_deliver(edge_t *e, edge_topic_t *t, int64_t seq, edge_frame_t *f);
@@ -317,15 +324,8 @@ s_frame_raw(edge_t *e, const char *topic, const hm_envelope_t *env, const char *
     const char *metric;
     size_t mlen;
     if (data && strcmp(env->type, HM_MSG_HEALTH_UPDATE) == 0
-        && hm_msgpack_map_str(data, dlen, "metric", &metric, &mlen) == 0) {
-        uint64_t h = 1469598103934665603ULL; /* as s_coalesce_key */
-        for (const char *p = topic; *p; p++)
-            h = (h ^ (unsigned char) *p) * 1099511628211ULL;
-        h = (h ^ '/') * 1099511628211ULL;
-        for (size_t i = 0; i < mlen && metric[i]; i++)
-            h = (h ^ (unsigned char) metric[i]) * 1099511628211ULL;
-        f->coalesce = h ? h : 1;
-    }
+        && hm_msgpack_map_str(data, dlen, "metric", &metric, &mlen) == 0)
+        f->coalesce = s_coalesce_hash(topic, metric, mlen);
     return f;
 }
 
@@ -459,47 +459,22 @@ s_drain_replies(edge_t *e)
 static void
 s_drain_cb(lws_sorted_usec_list_t *sul);
 
-/* Reads the rest of a multipart message and closes msg. */
-static void
-s_skip_rest(void *sock, zmq_msg_t *msg)
-{
-    while (zmq_msg_more(msg))
-        if (zmq_msg_recv(msg, sock, 0) < 0)
-            break;
-    zmq_msg_close(msg);
-}
-
 /* One bus event [topic, envelope]. Events of a followed stream topic are
  * framed straight from the msgpack (no jansson tree: most of the per-event
  * cost); everything else is decoded and handled by s_on_event. Returns 0,
  * 1 for garbage (dropped), -1 when nothing was waiting. */
 static int
-s_read_event(edge_t *e, void *sock)
+s_read_event(edge_t *e)
 {
-    zmq_msg_t tmsg, bmsg;
-    zmq_msg_init(&tmsg);
-    if (zmq_msg_recv(&tmsg, sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&tmsg);
-        return -1;
-    }
-    size_t tlen = zmq_msg_size(&tmsg);
-    if (!zmq_msg_more(&tmsg) || tlen == 0 || tlen >= HM_TOPIC_MAX) {
-        s_skip_rest(sock, &tmsg);
-        return 1;
-    }
     char topic[HM_TOPIC_MAX];
-    memcpy(topic, zmq_msg_data(&tmsg), tlen);
-    topic[tlen] = '\0';
-    zmq_msg_close(&tmsg);
+    zmq_msg_t bmsg;
     zmq_msg_init(&bmsg);
-    if (zmq_msg_recv(&bmsg, sock, 0) < 0) {
+    int rc = hm_bus_recv_frames(e->sub, topic, &bmsg);
+    if (rc != 0) {
         zmq_msg_close(&bmsg);
-        return 1;
+        return rc == -1 ? -1 : 1;
     }
-    int rc = 1;
-    if (zmq_msg_more(&bmsg) || strlen(topic) != tlen
-        || hm_topic_parse(topic, NULL, NULL) == HM_TOPIC_INVALID)
-        goto done;
+    rc = 1;
     const char *buf = zmq_msg_data(&bmsg), *data;
     size_t len = zmq_msg_size(&bmsg), dlen;
     hm_envelope_t *env = NULL;
@@ -534,9 +509,8 @@ done:
 static int
 s_drain_events(edge_t *e)
 {
-    void *sock = zsock_resolve(e->sub);
     int n = 0, garbage = 0, rc;
-    while (n < DRAIN_BATCH && (rc = s_read_event(e, sock)) >= 0) {
+    while (n < DRAIN_BATCH && (rc = s_read_event(e)) >= 0) {
         n++;
         garbage += rc;
     }
